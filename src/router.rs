@@ -1,0 +1,220 @@
+//! The one place that decides, per query, whether a typed statement or the dynamic planner
+//! serves it. Both the adapter and its transaction-bound twin call these functions, so a
+//! transaction runs typed and dynamic statements on the same client.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustauth_core::db::sql::{resolve_table_with_logical, select_record};
+use rustauth_core::db::{
+    Count, Create, DbRecord, DbSchema, DbTable, Delete, DeleteMany, FindMany, FindOne, Update,
+    UpdateMany,
+};
+use rustauth_core::error::RustAuthError;
+
+use crate::dynamic;
+use crate::error::Error;
+use crate::route::Routes;
+use crate::typed::{self, Model, cache::StatementCache, read, write};
+
+/// A client both paths can run on: a `tokio_postgres::Client` or `Transaction`.
+pub(crate) trait Conn: typed::Client + tokio_postgres::GenericClient + Sync {}
+impl<T: typed::Client + tokio_postgres::GenericClient + Sync> Conn for T {}
+
+type Result<T> = std::result::Result<T, RustAuthError>;
+
+/// How many operations each path served, for observability.
+#[derive(Debug, Default)]
+pub(crate) struct RouteCounters {
+    typed: AtomicU64,
+    dynamic: AtomicU64,
+}
+
+impl RouteCounters {
+    /// `(typed, dynamic)` operations served so far.
+    pub(crate) fn snapshot(&self) -> (u64, u64) {
+        (
+            self.typed.load(Ordering::Relaxed),
+            self.dynamic.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// What the router needs besides the client.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Router<'a> {
+    pub(crate) schema: &'a DbSchema,
+    pub(crate) routes: &'a Routes,
+    pub(crate) statements: &'a StatementCache,
+    pub(crate) counters: &'a RouteCounters,
+}
+
+fn pg(error: tokio_postgres::Error) -> RustAuthError {
+    Error::from(error).into()
+}
+
+impl<'a> Router<'a> {
+    fn typed_table(&self, model: &str) -> Option<(Model, &'a DbTable)> {
+        let (logical, table) = resolve_table_with_logical(self.schema, model).ok()?;
+        Some((self.routes.typed(logical)?, table))
+    }
+
+    fn served(&self, operation: &'static str, model: &str, typed: bool) {
+        let counter = if typed {
+            &self.counters.typed
+        } else {
+            &self.counters.dynamic
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            target: "rustauth_tokio_postgres",
+            operation,
+            model,
+            route = if typed { "typed" } else { "dynamic" },
+        );
+    }
+
+    pub(crate) async fn create<C: Conn>(&self, client: &C, query: Create) -> Result<DbRecord> {
+        if let Some((model, table)) = self.typed_table(&query.model) {
+            if let Some(insert) = write::plan_insert(model, table, &query.data) {
+                self.served("create", &query.model, true);
+                write::insert(client, self.statements, insert)
+                    .await
+                    .map_err(pg)?;
+                // Ids are caller-supplied on compiled tables, so the result is the caller's
+                // data, exactly as the dynamic path returns it.
+                return Ok(select_record(query.data, &query.select));
+            }
+        }
+        self.served("create", &query.model, false);
+        dynamic::create(client, self.schema, query).await
+    }
+
+    pub(crate) async fn find_one<C: Conn>(
+        &self,
+        client: &C,
+        query: FindOne,
+    ) -> Result<Option<DbRecord>> {
+        if let Some((model, table)) = self.typed_table(&query.model) {
+            if let Some(plan) = read::plan_find_one(model, &query) {
+                typed::check_select(table, &query.select)?;
+                self.served("find_one", &query.model, true);
+                let page = read::Page {
+                    limit: Some(1),
+                    offset: None,
+                };
+                let rows = read::run(client, self.statements, plan, page)
+                    .await
+                    .map_err(pg)?;
+                return rows
+                    .into_iter()
+                    .next()
+                    .map(|row| typed::project(table, row, &query.select))
+                    .transpose();
+            }
+        }
+        self.served("find_one", &query.model, false);
+        dynamic::find_one(client, self.schema, query).await
+    }
+
+    pub(crate) async fn find_many<C: Conn>(
+        &self,
+        client: &C,
+        query: FindMany,
+    ) -> Result<Vec<DbRecord>> {
+        if let Some((model, table)) = self.typed_table(&query.model) {
+            if let Some((plan, page)) = read::plan_find_many(model, table, &query) {
+                typed::check_select(table, &query.select)?;
+                self.served("find_many", &query.model, true);
+                let rows = read::run(client, self.statements, plan, page)
+                    .await
+                    .map_err(pg)?;
+                return rows
+                    .into_iter()
+                    .map(|row| typed::project(table, row, &query.select))
+                    .collect();
+            }
+        }
+        self.served("find_many", &query.model, false);
+        dynamic::find_many(client, self.schema, query).await
+    }
+
+    pub(crate) async fn count<C: Conn>(&self, client: &C, query: Count) -> Result<u64> {
+        if let Some((model, _)) = self.typed_table(&query.model) {
+            if read::plan_count(model, &query) {
+                self.served("count", &query.model, true);
+                let count = read::count(client, self.statements).await.map_err(pg)?;
+                return u64::try_from(count).map_err(|_| RustAuthError::NumericOutOfRange {
+                    context: "SQL count result",
+                });
+            }
+        }
+        self.served("count", &query.model, false);
+        dynamic::count(client, self.schema, query).await
+    }
+
+    pub(crate) async fn update<C: Conn>(
+        &self,
+        client: &C,
+        query: Update,
+    ) -> Result<Option<DbRecord>> {
+        if query.data.is_empty() {
+            return Ok(None);
+        }
+        if let Some((model, table)) = self.typed_table(&query.model) {
+            if let Some(plan) = write::plan_update(model, table, &query) {
+                self.served("update", &query.model, true);
+                return write::update(client, self.statements, plan)
+                    .await
+                    .map_err(pg);
+            }
+        }
+        self.served("update", &query.model, false);
+        dynamic::update(client, self.schema, query).await
+    }
+
+    pub(crate) async fn update_many<C: Conn>(&self, client: &C, query: UpdateMany) -> Result<u64> {
+        if query.data.is_empty() {
+            return Ok(0);
+        }
+        if let Some((model, table)) = self.typed_table(&query.model) {
+            if let Some((user_id, values)) = write::plan_update_many(model, table, &query) {
+                self.served("update_many", &query.model, true);
+                let count =
+                    write::update_sessions_of_user(client, self.statements, user_id, values)
+                        .await
+                        .map_err(pg)?;
+                return Ok(u64::try_from(count).unwrap_or(0));
+            }
+        }
+        self.served("update_many", &query.model, false);
+        dynamic::update_many(client, self.schema, query).await
+    }
+
+    pub(crate) async fn delete<C: Conn>(&self, client: &C, query: Delete) -> Result<()> {
+        if let Some((model, _)) = self.typed_table(&query.model) {
+            if let Some(plan) = write::plan_delete(model, &query) {
+                self.served("delete", &query.model, true);
+                write::delete(client, self.statements, plan)
+                    .await
+                    .map_err(pg)?;
+                return Ok(());
+            }
+        }
+        self.served("delete", &query.model, false);
+        dynamic::delete(client, self.schema, query).await
+    }
+
+    pub(crate) async fn delete_many<C: Conn>(&self, client: &C, query: DeleteMany) -> Result<u64> {
+        if let Some((model, _)) = self.typed_table(&query.model) {
+            if let Some(plan) = write::plan_delete_many(model, &query) {
+                self.served("delete_many", &query.model, true);
+                let count = write::delete(client, self.statements, plan)
+                    .await
+                    .map_err(pg)?;
+                return Ok(u64::try_from(count).unwrap_or(0));
+            }
+        }
+        self.served("delete_many", &query.model, false);
+        dynamic::delete_many(client, self.schema, query).await
+    }
+}

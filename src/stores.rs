@@ -1,0 +1,123 @@
+//! [`TokioPostgresStores`]: the adapter and the rate-limit store on one connection.
+
+use std::sync::Arc;
+
+use rustauth_core::db::{DbAdapter, DbSchema, RateLimitStorage, auth_schema};
+use rustauth_core::error::RustAuthError;
+use rustauth_core::options::{RateLimitStorageOption, RustAuthOptions};
+
+use crate::{
+    RoutePolicy, TokioPostgresAdapter, TokioPostgresConnection, TokioPostgresRateLimitStore,
+};
+
+/// Everything RustAuth stores in PostgreSQL, sharing one connection.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TokioPostgresStores {
+    /// The database adapter.
+    pub adapter: TokioPostgresAdapter,
+    /// The rate-limit store, on the adapter's connection.
+    pub rate_limit: TokioPostgresRateLimitStore,
+}
+
+impl TokioPostgresStores {
+    /// A builder (schema, route policy).
+    pub fn builder() -> TokioPostgresStoresBuilder {
+        TokioPostgresStoresBuilder::default()
+    }
+
+    /// Connects to `url` for RustAuth's default schema with database rate limiting.
+    ///
+    /// # Errors
+    /// A connection error with its SQLSTATE.
+    pub async fn connect(url: &str) -> Result<Self, RustAuthError> {
+        Self::builder().connect(url).await
+    }
+
+    /// Connects to `url` for `schema` (use the schema of your `RustAuth` context).
+    ///
+    /// # Errors
+    /// A connection error with its SQLSTATE.
+    pub async fn connect_with_schema(url: &str, schema: DbSchema) -> Result<Self, RustAuthError> {
+        Self::builder().schema(schema).connect(url).await
+    }
+
+    /// Bundles an adapter with a rate-limit store on its connection.
+    pub fn from_adapter(adapter: TokioPostgresAdapter) -> Self {
+        let rate_limit = adapter.rate_limit_store();
+        Self {
+            adapter,
+            rate_limit,
+        }
+    }
+
+    /// Sets rate-limit storage to this database and the store to [`Self::rate_limit`],
+    /// keeping every other rate-limit option (enabled, window, max, rules, …) as it was.
+    #[must_use]
+    pub fn apply_to_options(&self, mut options: RustAuthOptions) -> RustAuthOptions {
+        options.rate_limit.storage = RateLimitStorageOption::Database;
+        options.rate_limit.custom_store = Some(Arc::new(self.rate_limit.clone()));
+        options
+    }
+
+    /// The adapter as a shared trait object.
+    pub fn adapter(&self) -> Arc<dyn DbAdapter> {
+        Arc::new(self.adapter.clone())
+    }
+
+    /// The adapter.
+    pub fn adapter_ref(&self) -> &TokioPostgresAdapter {
+        &self.adapter
+    }
+}
+
+/// Builds [`TokioPostgresStores`].
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct TokioPostgresStoresBuilder {
+    schema: Option<DbSchema>,
+    policy: RoutePolicy,
+}
+
+impl TokioPostgresStoresBuilder {
+    /// Same as [`TokioPostgresStores::builder`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The schema to plan against; defaults to RustAuth's default schema with database rate
+    /// limiting. Pass `create_auth_context(options)?.db_schema` when plugins add fields.
+    pub fn schema(mut self, schema: DbSchema) -> Self {
+        self.schema = Some(schema);
+        self
+    }
+
+    /// Whether typed statements may be used (default [`RoutePolicy::Auto`]).
+    pub fn route_policy(mut self, policy: RoutePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Builds the stores over an existing connection.
+    pub fn build(self, connection: TokioPostgresConnection) -> TokioPostgresStores {
+        let schema = self.schema.unwrap_or_else(|| {
+            auth_schema(rustauth_core::db::AuthSchemaOptions {
+                rate_limit_storage: RateLimitStorage::Database,
+                ..Default::default()
+            })
+        });
+        TokioPostgresStores::from_adapter(TokioPostgresAdapter::with_policy(
+            connection,
+            schema,
+            self.policy,
+        ))
+    }
+
+    /// Connects to `url` (no TLS), spawning the driver task, and builds the stores.
+    ///
+    /// # Errors
+    /// A connection error with its SQLSTATE.
+    pub async fn connect(self, url: &str) -> Result<TokioPostgresStores, RustAuthError> {
+        Ok(self.build(TokioPostgresConnection::connect(url).await?))
+    }
+}
