@@ -97,10 +97,9 @@ fn module_declaration(line: &str) -> Option<(&str, &str)> {
         if let Some(rest) = name
             .strip_prefix(visibility)
             .and_then(|r| r.strip_prefix("mod "))
+            && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         {
-            if rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Some((visibility, rest));
-            }
+            return Some((visibility, rest));
         }
     }
     None

@@ -74,16 +74,16 @@ impl<'a> Router<'a> {
     }
 
     pub(crate) async fn create<C: Conn>(&self, client: &C, query: Create) -> Result<DbRecord> {
-        if let Some((model, table)) = self.typed_table(&query.model) {
-            if let Some(insert) = write::plan_insert(model, table, &query.data) {
-                self.served("create", &query.model, true);
-                write::insert(client, self.statements, insert)
-                    .await
-                    .map_err(pg)?;
-                // Ids are caller-supplied on compiled tables, so the result is the caller's
-                // data, exactly as the dynamic path returns it.
-                return Ok(select_record(query.data, &query.select));
-            }
+        if let Some((model, table)) = self.typed_table(&query.model)
+            && let Some(insert) = write::plan_insert(model, table, &query.data)
+        {
+            self.served("create", &query.model, true);
+            write::insert(client, self.statements, insert)
+                .await
+                .map_err(pg)?;
+            // Ids are caller-supplied on compiled tables, so the result is the caller's
+            // data, exactly as the dynamic path returns it.
+            return Ok(select_record(query.data, &query.select));
         }
         self.served("create", &query.model, false);
         dynamic::create(client, self.schema, query).await
@@ -94,23 +94,23 @@ impl<'a> Router<'a> {
         client: &C,
         query: FindOne,
     ) -> Result<Option<DbRecord>> {
-        if let Some((model, table)) = self.typed_table(&query.model) {
-            if let Some(plan) = read::plan_find_one(model, &query) {
-                typed::check_select(table, &query.select)?;
-                self.served("find_one", &query.model, true);
-                let page = read::Page {
-                    limit: Some(1),
-                    offset: None,
-                };
-                let rows = read::run(client, self.statements, plan, page)
-                    .await
-                    .map_err(pg)?;
-                return rows
-                    .into_iter()
-                    .next()
-                    .map(|row| typed::project(table, row, &query.select))
-                    .transpose();
-            }
+        if let Some((model, table)) = self.typed_table(&query.model)
+            && let Some(plan) = read::plan_find_one(model, &query)
+        {
+            typed::check_select(table, &query.select)?;
+            self.served("find_one", &query.model, true);
+            let page = read::Page {
+                limit: Some(1),
+                offset: None,
+            };
+            let rows = read::run(client, self.statements, plan, page)
+                .await
+                .map_err(pg)?;
+            return rows
+                .into_iter()
+                .next()
+                .map(|row| typed::project(table, row, &query.select))
+                .transpose();
         }
         self.served("find_one", &query.model, false);
         dynamic::find_one(client, self.schema, query).await
@@ -121,32 +121,32 @@ impl<'a> Router<'a> {
         client: &C,
         query: FindMany,
     ) -> Result<Vec<DbRecord>> {
-        if let Some((model, table)) = self.typed_table(&query.model) {
-            if let Some((plan, page)) = read::plan_find_many(model, table, &query) {
-                typed::check_select(table, &query.select)?;
-                self.served("find_many", &query.model, true);
-                let rows = read::run(client, self.statements, plan, page)
-                    .await
-                    .map_err(pg)?;
-                return rows
-                    .into_iter()
-                    .map(|row| typed::project(table, row, &query.select))
-                    .collect();
-            }
+        if let Some((model, table)) = self.typed_table(&query.model)
+            && let Some((plan, page)) = read::plan_find_many(model, table, &query)
+        {
+            typed::check_select(table, &query.select)?;
+            self.served("find_many", &query.model, true);
+            let rows = read::run(client, self.statements, plan, page)
+                .await
+                .map_err(pg)?;
+            return rows
+                .into_iter()
+                .map(|row| typed::project(table, row, &query.select))
+                .collect();
         }
         self.served("find_many", &query.model, false);
         dynamic::find_many(client, self.schema, query).await
     }
 
     pub(crate) async fn count<C: Conn>(&self, client: &C, query: Count) -> Result<u64> {
-        if let Some((model, _)) = self.typed_table(&query.model) {
-            if read::plan_count(model, &query) {
-                self.served("count", &query.model, true);
-                let count = read::count(client, self.statements).await.map_err(pg)?;
-                return u64::try_from(count).map_err(|_| RustAuthError::NumericOutOfRange {
-                    context: "SQL count result",
-                });
-            }
+        if let Some((model, _)) = self.typed_table(&query.model)
+            && read::plan_count(model, &query)
+        {
+            self.served("count", &query.model, true);
+            let count = read::count(client, self.statements).await.map_err(pg)?;
+            return u64::try_from(count).map_err(|_| RustAuthError::NumericOutOfRange {
+                context: "SQL count result",
+            });
         }
         self.served("count", &query.model, false);
         dynamic::count(client, self.schema, query).await
@@ -160,13 +160,13 @@ impl<'a> Router<'a> {
         if query.data.is_empty() {
             return Ok(None);
         }
-        if let Some((model, table)) = self.typed_table(&query.model) {
-            if let Some(plan) = write::plan_update(model, table, &query) {
-                self.served("update", &query.model, true);
-                return write::update(client, self.statements, plan)
-                    .await
-                    .map_err(pg);
-            }
+        if let Some((model, table)) = self.typed_table(&query.model)
+            && let Some(plan) = write::plan_update(model, table, &query)
+        {
+            self.served("update", &query.model, true);
+            return write::update(client, self.statements, plan)
+                .await
+                .map_err(pg);
         }
         self.served("update", &query.model, false);
         dynamic::update(client, self.schema, query).await
@@ -176,43 +176,42 @@ impl<'a> Router<'a> {
         if query.data.is_empty() {
             return Ok(0);
         }
-        if let Some((model, table)) = self.typed_table(&query.model) {
-            if let Some((user_id, values)) = write::plan_update_many(model, table, &query) {
-                self.served("update_many", &query.model, true);
-                let count =
-                    write::update_sessions_of_user(client, self.statements, user_id, values)
-                        .await
-                        .map_err(pg)?;
-                return Ok(u64::try_from(count).unwrap_or(0));
-            }
+        if let Some((model, table)) = self.typed_table(&query.model)
+            && let Some((user_id, values)) = write::plan_update_many(model, table, &query)
+        {
+            self.served("update_many", &query.model, true);
+            let count = write::update_sessions_of_user(client, self.statements, user_id, values)
+                .await
+                .map_err(pg)?;
+            return Ok(u64::try_from(count).unwrap_or(0));
         }
         self.served("update_many", &query.model, false);
         dynamic::update_many(client, self.schema, query).await
     }
 
     pub(crate) async fn delete<C: Conn>(&self, client: &C, query: Delete) -> Result<()> {
-        if let Some((model, _)) = self.typed_table(&query.model) {
-            if let Some(plan) = write::plan_delete(model, &query) {
-                self.served("delete", &query.model, true);
-                write::delete(client, self.statements, plan)
-                    .await
-                    .map_err(pg)?;
-                return Ok(());
-            }
+        if let Some((model, _)) = self.typed_table(&query.model)
+            && let Some(plan) = write::plan_delete(model, &query)
+        {
+            self.served("delete", &query.model, true);
+            write::delete(client, self.statements, plan)
+                .await
+                .map_err(pg)?;
+            return Ok(());
         }
         self.served("delete", &query.model, false);
         dynamic::delete(client, self.schema, query).await
     }
 
     pub(crate) async fn delete_many<C: Conn>(&self, client: &C, query: DeleteMany) -> Result<u64> {
-        if let Some((model, _)) = self.typed_table(&query.model) {
-            if let Some(plan) = write::plan_delete_many(model, &query) {
-                self.served("delete_many", &query.model, true);
-                let count = write::delete(client, self.statements, plan)
-                    .await
-                    .map_err(pg)?;
-                return Ok(u64::try_from(count).unwrap_or(0));
-            }
+        if let Some((model, _)) = self.typed_table(&query.model)
+            && let Some(plan) = write::plan_delete_many(model, &query)
+        {
+            self.served("delete_many", &query.model, true);
+            let count = write::delete(client, self.statements, plan)
+                .await
+                .map_err(pg)?;
+            return Ok(u64::try_from(count).unwrap_or(0));
         }
         self.served("delete_many", &query.model, false);
         dynamic::delete_many(client, self.schema, query).await

@@ -37,6 +37,22 @@ impl ThrowawayPostgres {
     /// Returns a message naming the fix when no binaries are found, when running as root without
     /// a usable `postgres` user, or when `initdb`/`pg_ctl` fail (with the server log tail).
     pub fn start() -> Result<Self, String> {
+        Self::start_inner(false)
+    }
+
+    /// Like [`ThrowawayPostgres::start`], and also stops and removes the cluster once the
+    /// current process exits, even without `Drop` (for clusters kept in a `static`) and even if
+    /// the process is killed, during startup included.
+    ///
+    /// A detached `sh` watchdog, spawned before `initdb`, polls the current pid once a second.
+    ///
+    /// # Errors
+    /// As for [`ThrowawayPostgres::start`], or when the watchdog cannot be spawned.
+    pub fn start_until_process_exit() -> Result<Self, String> {
+        Self::start_inner(true)
+    }
+
+    fn start_inner(watchdog: bool) -> Result<Self, String> {
         let bin = find_bin_dir()?;
         let as_postgres = is_root();
         let dir = make_temp_dir(as_postgres)?;
@@ -46,6 +62,9 @@ impl ThrowawayPostgres {
             pg_ctl: bin.join("pg_ctl"),
             as_postgres,
         };
+        if watchdog {
+            cluster.spawn_watchdog()?;
+        }
         let data = cluster.data_dir();
         let out = cluster.run(
             Command::new(bin.join("initdb"))
@@ -116,17 +135,12 @@ impl ThrowawayPostgres {
         text.lines().next()?.trim().parse().ok()
     }
 
-    /// Stops and removes the cluster once the current process exits, even without `Drop`
-    /// (for clusters kept in a `static`) and even if the process is killed.
-    ///
-    /// Spawns a detached `sh` that polls the current pid once a second.
-    ///
-    /// # Errors
-    /// Returns the spawn error.
-    pub fn stop_on_process_exit(&self) -> Result<(), String> {
+    fn spawn_watchdog(&self) -> Result<(), String> {
+        // Retries: initdb or pg_ctl orphaned mid-startup may still be writing into the directory.
         let script = "pid=$1 dir=$2; shift 2; trap '' INT HUP; \
-                      while kill -0 \"$pid\" 2>/dev/null; do sleep 1; done; \
-                      \"$@\" >/dev/null 2>&1; rm -rf \"$dir\"";
+                      while kill -0 \"$pid\" 2>/dev/null; do sleep 1; done; n=0; \
+                      while [ -e \"$dir\" ] && [ $n -lt 30 ]; do n=$((n+1)); sleep 1; \
+                      \"$@\" >/dev/null 2>&1; rm -rf \"$dir\" 2>/dev/null; done";
         let mut cmd = Command::new("sh");
         cmd.args(["-c", script, "rustauth-pg-reaper"])
             .arg(std::process::id().to_string())

@@ -1,0 +1,139 @@
+//! Adapters, schemas and records shared by the adapter test modules.
+
+use rustauth_core::db::{
+    AuthSchemaOptions, Create, DbAdapter, DbRecord, DbSchema, DbValue, RateLimitStorage,
+    auth_schema,
+};
+use rustauth_tokio_postgres::{RoutePolicy, TokioPostgresAdapter, TokioPostgresConnection};
+use time::OffsetDateTime;
+
+use crate::support::TestDb;
+
+/// The schema `migrations/` creates: RustAuth's default with database rate limiting.
+pub fn default_schema() -> DbSchema {
+    auth_schema(AuthSchemaOptions {
+        rate_limit_storage: RateLimitStorage::Database,
+        ..AuthSchemaOptions::default()
+    })
+}
+
+/// Both route policies, for tests that must hold on each path.
+pub const POLICIES: [RoutePolicy; 2] = [RoutePolicy::Auto, RoutePolicy::DynamicOnly];
+
+/// An adapter over a fresh client of `db`.
+pub async fn adapter(db: &TestDb, policy: RoutePolicy) -> TokioPostgresAdapter {
+    adapter_with(db, default_schema(), policy).await
+}
+
+/// An adapter for `schema` over a fresh client of `db`.
+pub async fn adapter_with(
+    db: &TestDb,
+    schema: DbSchema,
+    policy: RoutePolicy,
+) -> TokioPostgresAdapter {
+    TokioPostgresAdapter::with_policy(
+        TokioPostgresConnection::from_client(db.client().await),
+        schema,
+        policy,
+    )
+}
+
+/// A fixed instant `seconds` after 2026-01-01T00:00:00Z (microsecond precision, as stored).
+pub fn at(seconds: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_767_225_600 + seconds).expect("valid timestamp")
+}
+
+/// Creates a user the way core's sign-up does.
+pub async fn create_user(adapter: &dyn DbAdapter, id: &str, email: &str, created: i64) -> DbRecord {
+    adapter
+        .create(
+            Create::new("user")
+                .data("id", DbValue::String(id.into()))
+                .data("name", DbValue::String(format!("name {id}")))
+                .data("email", DbValue::String(email.into()))
+                .data("email_verified", DbValue::Boolean(false))
+                .data("image", DbValue::Null)
+                .data("created_at", DbValue::Timestamp(at(created)))
+                .data("updated_at", DbValue::Timestamp(at(created)))
+                .force_allow_id(),
+        )
+        .await
+        .expect("create user")
+}
+
+/// Creates a session the way core's sign-in does.
+pub async fn create_session(
+    adapter: &dyn DbAdapter,
+    id: &str,
+    user_id: &str,
+    token: &str,
+    created: i64,
+) -> DbRecord {
+    adapter
+        .create(
+            Create::new("session")
+                .data("id", DbValue::String(id.into()))
+                .data("expires_at", DbValue::Timestamp(at(created + 3600)))
+                .data("token", DbValue::String(token.into()))
+                .data("created_at", DbValue::Timestamp(at(created)))
+                .data("updated_at", DbValue::Timestamp(at(created)))
+                .data("ip_address", DbValue::String("127.0.0.1".into()))
+                .data("user_agent", DbValue::Null)
+                .data("user_id", DbValue::String(user_id.into()))
+                .force_allow_id(),
+        )
+        .await
+        .expect("create session")
+}
+
+/// Creates a credential account.
+pub async fn create_account(
+    adapter: &dyn DbAdapter,
+    id: &str,
+    user_id: &str,
+    provider: &str,
+) -> DbRecord {
+    adapter
+        .create(
+            Create::new("account")
+                .data("id", DbValue::String(id.into()))
+                .data("account_id", DbValue::String(format!("acct-{id}")))
+                .data("provider_id", DbValue::String(provider.into()))
+                .data("user_id", DbValue::String(user_id.into()))
+                .data("access_token", DbValue::Null)
+                .data("refresh_token", DbValue::Null)
+                .data("id_token", DbValue::Null)
+                .data("access_token_expires_at", DbValue::Null)
+                .data("refresh_token_expires_at", DbValue::Null)
+                .data("scope", DbValue::Null)
+                .data("password", DbValue::String("hash".into()))
+                .data("created_at", DbValue::Timestamp(at(0)))
+                .data("updated_at", DbValue::Timestamp(at(0)))
+                .force_allow_id(),
+        )
+        .await
+        .expect("create account")
+}
+
+/// Creates a verification.
+pub async fn create_verification(
+    adapter: &dyn DbAdapter,
+    id: &str,
+    identifier: &str,
+    value: &str,
+    created: i64,
+) -> DbRecord {
+    adapter
+        .create(
+            Create::new("verification")
+                .data("id", DbValue::String(id.into()))
+                .data("identifier", DbValue::String(identifier.into()))
+                .data("value", DbValue::String(value.into()))
+                .data("expires_at", DbValue::Timestamp(at(created + 600)))
+                .data("created_at", DbValue::Timestamp(at(created)))
+                .data("updated_at", DbValue::Timestamp(at(created)))
+                .force_allow_id(),
+        )
+        .await
+        .expect("create verification")
+}

@@ -1,0 +1,16 @@
+//! The one integration-test binary (style R15): every test module is declared here.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unreachable_pub
+)]
+
+mod contract;
+mod differential;
+mod fixtures;
+mod harness_smoke;
+mod rate_limit;
+mod statements;
+mod support;
+mod transactions;
