@@ -67,6 +67,12 @@ impl TokioPostgresRateLimitStore {
             RustAuthError::InvalidConfig("rate limit max must fit in i64".to_owned())
         })?;
         let client = self.connection.shared().await?;
+        tracing::debug!(
+            target: "rustauth_tokio_postgres",
+            operation = "consume",
+            model = "rate_limit",
+            route = if self.custom_sql.is_none() { "typed" } else { "dynamic" },
+        );
         let outcome = match &self.custom_sql {
             None => {
                 let statements = self.connection.statements();

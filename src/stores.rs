@@ -99,13 +99,26 @@ impl TokioPostgresStoresBuilder {
     }
 
     /// Builds the stores over an existing connection.
+    ///
+    /// The stores keep rate limits in the database, so a schema without a `rate_limit` table
+    /// gets RustAuth's default one: `stores.adapter.schema()` is then the complete schema to
+    /// migrate with.
     pub fn build(self, connection: TokioPostgresConnection) -> TokioPostgresStores {
-        let schema = self.schema.unwrap_or_else(|| {
+        let default_schema = || {
             auth_schema(rustauth_core::db::AuthSchemaOptions {
                 rate_limit_storage: RateLimitStorage::Database,
                 ..Default::default()
             })
-        });
+        };
+        let mut schema = self.schema.unwrap_or_else(default_schema);
+        if schema.table("rate_limit").is_none()
+            && let Some(table) = default_schema().table("rate_limit")
+            && let Err(error) = schema.insert_plugin_table("rate_limit".to_owned(), table.clone())
+        {
+            // Another table already uses the name `rate_limits`; the store then fails with
+            // that table's error on use, which names it.
+            tracing::warn!(target: "rustauth_tokio_postgres", %error, "no rate_limit table added");
+        }
         TokioPostgresStores::from_adapter(TokioPostgresAdapter::with_policy(
             connection,
             schema,

@@ -10,6 +10,7 @@ mod contract;
 mod differential;
 mod fixtures;
 mod harness_smoke;
+mod http_flows;
 mod rate_limit;
 mod statements;
 mod support;
