@@ -19,11 +19,12 @@ const HEADER: &str = "// This file was generated with `cornucopia`. Do not modif
 pub(crate) fn flatten_crate(src: &Path) -> BuildResult<String> {
     let mut tally = Tally::default();
     let body = inline_file(&src.join("lib.rs"), src, &mut tally)?;
-    if tally.tokio_cfg != 2 || tally.sync_cfg != 2 {
+    if tally.tokio_cfg != 2 || tally.sync_cfg != 2 || tally.statements == 0 {
         return Err(format!(
-            "cornucopia's generated lib.rs changed shape (found {} tokio and {} sync cfg lines, \
-             expected 2 and 2); build/flatten.rs must be updated for this cornucopia version",
-            tally.tokio_cfg, tally.sync_cfg
+            "cornucopia's generated code changed shape (found {} tokio and {} sync cfg lines, \
+             expected 2 and 2, and {} statement types); build/flatten.rs must be updated for \
+             this cornucopia version",
+            tally.tokio_cfg, tally.sync_cfg, tally.statements
         ));
     }
     Ok(format!(
@@ -36,7 +37,22 @@ pub(crate) fn flatten_crate(src: &Path) -> BuildResult<String> {
 struct Tally {
     tokio_cfg: usize,
     sync_cfg: usize,
+    statements: usize,
 }
+
+/// Whether `line` opens the inherent impl of a generated statement type (`impl XStmt {`).
+fn statement_impl(line: &str) -> bool {
+    line.strip_prefix("impl ")
+        .and_then(|rest| rest.strip_suffix(" {"))
+        .is_some_and(|name| {
+            name.ends_with("Stmt") && name.chars().all(|c| c.is_ascii_alphanumeric())
+        })
+}
+
+/// Added to every statement's impl: the runtime needs the SQL text to send a statement unnamed
+/// for transaction-mode poolers (`StatementMode::Unnamed`), and cornucopia keeps it private.
+const SQL_ACCESSOR: &str =
+    "/// The statement's SQL text.\npub fn sql(&self) -> &'static str {\n    self.0\n}\n";
 
 fn inline_file(path: &Path, dir: &Path, tally: &mut Tally) -> BuildResult<String> {
     let text = std::fs::read_to_string(path)
@@ -65,6 +81,10 @@ fn inline_file(path: &Path, dir: &Path, tally: &mut Tally) -> BuildResult<String
         flush_modules(&mut out, &mut module_decls, dir, tally)?;
         out.push_str(&line.replace("crate::", MOUNT));
         out.push('\n');
+        if statement_impl(trimmed) {
+            tally.statements += 1;
+            out.push_str(SQL_ACCESSOR);
+        }
     }
     flush_modules(&mut out, &mut module_decls, dir, tally)?;
     Ok(out)

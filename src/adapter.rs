@@ -11,12 +11,13 @@ use rustauth_core::error::RustAuthError;
 use rustauth_core::plugin::PluginMigration;
 use tokio_postgres::Client;
 
-use crate::connection::TokioPostgresConnection;
+use crate::connection::{Exclusive, TokioPostgresConnection, statements};
 use crate::error::Error;
 use crate::migrate;
 use crate::route::{RoutePolicy, RouteReport, Routes};
 use crate::router::{RouteCounters, Router};
 use crate::transaction::TransactionAdapter;
+use crate::typed::client::{Conn, Statements};
 
 /// The adapter id reported by [`DbAdapter::id`] and the capabilities.
 pub(crate) const ADAPTER_ID: &str = "tokio-postgres";
@@ -42,11 +43,10 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn router<'a>(&'a self, connection: &'a TokioPostgresConnection) -> Router<'a> {
+    pub(crate) fn router(&self) -> Router<'_> {
         Router {
             schema: &self.schema,
             routes: &self.routes,
-            statements: connection.statements(),
             counters: &self.counters,
         }
     }
@@ -153,8 +153,11 @@ impl TokioPostgresAdapter {
         &self,
         schema: &DbSchema,
     ) -> Result<SchemaMigrationPlan, RustAuthError> {
-        let client = self.connection.shared().await?;
-        migrate::plan(&*client, schema).await
+        let lease = self.connection.lease().await?;
+        match lease.session().conn {
+            Conn::Client(client) => migrate::plan(client, schema).await,
+            Conn::Transaction(transaction) => migrate::plan(transaction, schema).await,
+        }
     }
 
     /// The SQL of [`plan_migrations`](Self::plan_migrations) (`";"` when up to date).
@@ -166,15 +169,27 @@ impl TokioPostgresAdapter {
     }
 
     async fn migrate(&self, schema: &DbSchema) -> Result<(), RustAuthError> {
-        let mut client = self.connection.exclusive().await?;
-        let result = migrate::apply(&mut client, schema).await;
+        let mut held = self.connection.exclusive().await?;
+        let result = migrate::apply(held.client_mut(), schema).await;
         // Prepared statements may describe the tables as they were before.
-        self.connection.statements().clear();
+        self.connection.forget_statements();
         result
     }
 
     fn router(&self) -> Router<'_> {
-        self.state.router(&self.connection)
+        self.state.router()
+    }
+
+    async fn run_callback(
+        &self,
+        transaction: &tokio_postgres::Transaction<'_>,
+        statements: Statements<'_>,
+        callback: TransactionCallback<'_>,
+    ) -> Result<(), RustAuthError> {
+        let tx_adapter = TransactionAdapter::new(transaction, statements, &self.state);
+        self.connection
+            .in_transaction(callback(Box::new(tx_adapter)))
+            .await
     }
 }
 
@@ -188,11 +203,26 @@ pub(crate) fn capabilities() -> AdapterCapabilities {
         .with_transactions()
 }
 
+/// Commits on `Ok`; on `Err` rolls back and returns the callback's error unchanged.
+macro_rules! finish {
+    ($transaction:ident, $outcome:ident) => {
+        match $outcome {
+            Ok(()) => $transaction.commit().await.map_err(|error| Error::from(error).into()),
+            Err(error) => {
+                if let Err(rollback) = $transaction.rollback().await {
+                    tracing::warn!(target: "rustauth_tokio_postgres", error = %rollback, "rollback failed");
+                }
+                Err(error)
+            }
+        }
+    };
+}
+
 macro_rules! shared_op {
     ($self:ident, $method:ident, $query:ident) => {
         Box::pin(async move {
-            let client = $self.connection.shared().await?;
-            $self.router().$method(&*client, $query).await
+            let lease = $self.connection.lease().await?;
+            $self.router().$method(lease.session(), $query).await
         })
     };
 }
@@ -240,26 +270,23 @@ impl DbAdapter for TokioPostgresAdapter {
 
     fn transaction<'a>(&'a self, callback: TransactionCallback<'a>) -> AdapterFuture<'a, ()> {
         Box::pin(async move {
-            let mut client = self.connection.exclusive().await?;
             // tokio-postgres arms its rollback guard before sending BEGIN, and a dropped
-            // `Transaction` queues ROLLBACK before the gate is released: a cancelled
-            // transaction can never leak writes into the next caller's statements.
-            let transaction = client.transaction().await.map_err(Error::from)?;
-            let tx_adapter = TransactionAdapter::new(&transaction, &self.state, &self.connection);
-            let outcome = self
-                .connection
-                .in_transaction(callback(Box::new(tx_adapter)))
-                .await;
-            match outcome {
-                Ok(()) => transaction
-                    .commit()
-                    .await
-                    .map_err(|error| Error::from(error).into()),
-                Err(error) => {
-                    if let Err(rollback) = transaction.rollback().await {
-                        tracing::warn!(target: "rustauth_tokio_postgres", error = %rollback, "rollback failed");
-                    }
-                    Err(error)
+            // transaction queues ROLLBACK on its connection before the connection is released
+            // (the gate on a single client, the pool otherwise): a cancelled transaction can
+            // never leak writes into the next caller's statements.
+            match self.connection.exclusive().await? {
+                Exclusive::Single(mut client, shared, mode) => {
+                    let transaction = client.transaction().await.map_err(Error::from)?;
+                    let statements = statements(mode, Statements::Cache(shared.statements()));
+                    let outcome = self.run_callback(&transaction, statements, callback).await;
+                    finish!(transaction, outcome)
+                }
+                #[cfg(feature = "deadpool")]
+                Exclusive::Pooled(mut object, mode) => {
+                    let transaction = object.transaction().await.map_err(Error::from)?;
+                    let statements = statements(mode, Statements::PooledTransaction(&transaction));
+                    let outcome = self.run_callback(&transaction, statements, callback).await;
+                    finish!(transaction, outcome)
                 }
             }
         })
@@ -299,9 +326,9 @@ impl DbAdapter for TokioPostgresAdapter {
         migrations: &'a [PluginMigration],
     ) -> AdapterFuture<'a, ()> {
         Box::pin(async move {
-            let client = self.connection.exclusive().await?;
-            let result = migrate::run_plugin_migrations(&*client, migrations).await;
-            self.connection.statements().clear();
+            let mut held = self.connection.exclusive().await?;
+            let result = migrate::run_plugin_migrations(&*held.client_mut(), migrations).await;
+            self.connection.forget_statements();
             result
         })
     }

@@ -6,6 +6,8 @@ mod connection;
 mod dynamic;
 mod error;
 mod migrate;
+#[cfg(feature = "deadpool")]
+mod pool;
 mod rate_limit;
 mod route;
 mod router;
@@ -14,8 +16,15 @@ mod transaction;
 mod typed;
 
 pub use adapter::TokioPostgresAdapter;
-pub use connection::TokioPostgresConnection;
+pub use connection::{StatementMode, TokioPostgresConnection};
+/// The pool crate this crate is built on, re-exported so versions always match.
+#[cfg(feature = "deadpool")]
+#[cfg_attr(docsrs, doc(cfg(feature = "deadpool")))]
+pub use deadpool_postgres;
 pub use error::{Error, ErrorKind, Result};
+#[cfg(feature = "deadpool")]
+#[cfg_attr(docsrs, doc(cfg(feature = "deadpool")))]
+pub use pool::PoolOptions;
 pub use rate_limit::TokioPostgresRateLimitStore;
 pub use route::{DynamicReason, RoutePolicy, RouteReport, TableRoute};
 pub use stores::{TokioPostgresStores, TokioPostgresStoresBuilder};

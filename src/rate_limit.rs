@@ -10,7 +10,9 @@ use tokio_postgres::types::Type;
 
 use crate::connection::TokioPostgresConnection;
 use crate::error::Error;
+use crate::typed::client::Conn;
 use crate::typed::rate_limit_queries::{RateLimitOutcome, consume_rate_limit, find_rate_limit};
+use crate::typed::with_statement;
 
 /// A RustAuth [`RateLimitStore`] on a [`TokioPostgresConnection`].
 ///
@@ -66,7 +68,8 @@ impl TokioPostgresRateLimitStore {
         let max = i64::try_from(input.rule.max).map_err(|_| {
             RustAuthError::InvalidConfig("rate limit max must fit in i64".to_owned())
         })?;
-        let client = self.connection.shared().await?;
+        let lease = self.connection.lease().await?;
+        let session = lease.session();
         tracing::debug!(
             target: "rustauth_tokio_postgres",
             operation = "consume",
@@ -75,43 +78,25 @@ impl TokioPostgresRateLimitStore {
         );
         let outcome = match &self.custom_sql {
             None => {
-                let statements = self.connection.statements();
-                let consume = statements
-                    .get(consume_rate_limit, |s| s.prepare(&*client))
-                    .await
-                    .map_err(Error::from)?;
-                match consume
-                    .bind(&*client, &input.key, &input.now_ms, &window_ms, &max)
+                let now = input.now_ms;
+                let consumed = with_statement!(session, consume_rate_limit, |stmt, db| stmt
+                    .bind(&db, &input.key, &now, &window_ms, &max)
                     .opt()
-                    .await
-                    .map_err(Error::from)?
-                {
+                    .await);
+                match consumed.map_err(Error::from)? {
                     Some(outcome) => Some(outcome),
                     // A denial raced a concurrent first insert that this statement's snapshot
                     // could not see; it is committed now.
-                    None => {
-                        let find = statements
-                            .get(find_rate_limit, |s| s.prepare(&*client))
-                            .await
-                            .map_err(Error::from)?;
-                        find.bind(&*client, &input.key)
-                            .opt()
-                            .await
-                            .map_err(Error::from)?
-                    }
+                    None => with_statement!(session, find_rate_limit, |stmt, db| stmt
+                        .bind(&db, &input.key)
+                        .opt()
+                        .await)
+                    .map_err(Error::from)?,
                 }
             }
             Some(Ok(sql)) => {
-                custom_consume(
-                    &client,
-                    sql,
-                    &self.names,
-                    &input.key,
-                    input.now_ms,
-                    window_ms,
-                    max,
-                )
-                .await?
+                let (key, now) = (&input.key, input.now_ms);
+                custom_consume(session.conn, sql, &self.names, key, now, window_ms, max).await?
             }
             Some(Err(reason)) => return Err(Error::Config(reason.clone()).into()),
         };
@@ -177,7 +162,7 @@ fn custom_consume_sql(names: &SqlRateLimitNames) -> Result<String, RustAuthError
 }
 
 async fn custom_consume(
-    client: &tokio_postgres::Client,
+    conn: Conn<'_>,
     sql: &str,
     names: &SqlRateLimitNames,
     key: &str,
@@ -191,10 +176,7 @@ async fn custom_consume(
         (&window_ms, Type::INT8),
         (&max, Type::INT8),
     ];
-    let mut rows = client
-        .query_typed(sql, &params)
-        .await
-        .map_err(Error::from)?;
+    let mut rows = query_typed(conn, sql, &params).await?;
     if rows.is_empty() {
         let quote = |name: &str| SqlDialect::Postgres.quote_identifier(name);
         let find = format!(
@@ -204,10 +186,7 @@ async fn custom_consume(
             quote(&names.table)?,
             quote(&names.key)?
         );
-        rows = client
-            .query_typed(&find, &params[..1])
-            .await
-            .map_err(Error::from)?;
+        rows = query_typed(conn, &find, &params[..1]).await?;
     }
     rows.first()
         .map(|row| {
@@ -218,6 +197,18 @@ async fn custom_consume(
             })
         })
         .transpose()
+}
+
+async fn query_typed(
+    conn: Conn<'_>,
+    sql: &str,
+    params: &[(&(dyn tokio_postgres::types::ToSql + Sync), Type)],
+) -> Result<Vec<tokio_postgres::Row>, RustAuthError> {
+    let rows = match conn {
+        Conn::Client(client) => client.query_typed(sql, params).await,
+        Conn::Transaction(transaction) => transaction.query_typed(sql, params).await,
+    };
+    Ok(rows.map_err(Error::from)?)
 }
 
 impl From<&crate::TokioPostgresAdapter> for TokioPostgresRateLimitStore {

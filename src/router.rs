@@ -14,11 +14,18 @@ use rustauth_core::error::RustAuthError;
 use crate::dynamic;
 use crate::error::Error;
 use crate::route::Routes;
-use crate::typed::{self, Model, cache::StatementCache, read, write};
+use crate::typed::client::{Conn, Session};
+use crate::typed::{self, Model, read, write};
 
-/// A client both paths can run on: a `tokio_postgres::Client` or `Transaction`.
-pub(crate) trait Conn: typed::Client + tokio_postgres::GenericClient + Sync {}
-impl<T: typed::Client + tokio_postgres::GenericClient + Sync> Conn for T {}
+/// Runs a dynamic-path operation on whichever connection the session holds.
+macro_rules! dynamic {
+    ($session:expr, $op:ident($($arg:expr),*)) => {
+        match $session.conn {
+            Conn::Client(client) => dynamic::$op(client, $($arg),*).await,
+            Conn::Transaction(transaction) => dynamic::$op(transaction, $($arg),*).await,
+        }
+    };
+}
 
 type Result<T> = std::result::Result<T, RustAuthError>;
 
@@ -44,7 +51,6 @@ impl RouteCounters {
 pub(crate) struct Router<'a> {
     pub(crate) schema: &'a DbSchema,
     pub(crate) routes: &'a Routes,
-    pub(crate) statements: &'a StatementCache,
     pub(crate) counters: &'a RouteCounters,
 }
 
@@ -73,25 +79,23 @@ impl<'a> Router<'a> {
         );
     }
 
-    pub(crate) async fn create<C: Conn>(&self, client: &C, query: Create) -> Result<DbRecord> {
+    pub(crate) async fn create(&self, session: Session<'_>, query: Create) -> Result<DbRecord> {
         if let Some((model, table)) = self.typed_table(&query.model)
             && let Some(insert) = write::plan_insert(model, table, &query.data)
         {
             self.served("create", &query.model, true);
-            write::insert(client, self.statements, insert)
-                .await
-                .map_err(pg)?;
+            write::insert(session, insert).await.map_err(pg)?;
             // Ids are caller-supplied on compiled tables, so the result is the caller's
             // data, exactly as the dynamic path returns it.
             return Ok(select_record(query.data, &query.select));
         }
         self.served("create", &query.model, false);
-        dynamic::create(client, self.schema, query).await
+        dynamic!(session, create(self.schema, query))
     }
 
-    pub(crate) async fn find_one<C: Conn>(
+    pub(crate) async fn find_one(
         &self,
-        client: &C,
+        session: Session<'_>,
         query: FindOne,
     ) -> Result<Option<DbRecord>> {
         if let Some((model, table)) = self.typed_table(&query.model)
@@ -103,9 +107,7 @@ impl<'a> Router<'a> {
                 limit: Some(1),
                 offset: None,
             };
-            let rows = read::run(client, self.statements, plan, page)
-                .await
-                .map_err(pg)?;
+            let rows = read::run(session, plan, page).await.map_err(pg)?;
             return rows
                 .into_iter()
                 .next()
@@ -113,12 +115,12 @@ impl<'a> Router<'a> {
                 .transpose();
         }
         self.served("find_one", &query.model, false);
-        dynamic::find_one(client, self.schema, query).await
+        dynamic!(session, find_one(self.schema, query))
     }
 
-    pub(crate) async fn find_many<C: Conn>(
+    pub(crate) async fn find_many(
         &self,
-        client: &C,
+        session: Session<'_>,
         query: FindMany,
     ) -> Result<Vec<DbRecord>> {
         if let Some((model, table)) = self.typed_table(&query.model)
@@ -126,35 +128,33 @@ impl<'a> Router<'a> {
         {
             typed::check_select(table, &query.select)?;
             self.served("find_many", &query.model, true);
-            let rows = read::run(client, self.statements, plan, page)
-                .await
-                .map_err(pg)?;
+            let rows = read::run(session, plan, page).await.map_err(pg)?;
             return rows
                 .into_iter()
                 .map(|row| typed::project(table, row, &query.select))
                 .collect();
         }
         self.served("find_many", &query.model, false);
-        dynamic::find_many(client, self.schema, query).await
+        dynamic!(session, find_many(self.schema, query))
     }
 
-    pub(crate) async fn count<C: Conn>(&self, client: &C, query: Count) -> Result<u64> {
+    pub(crate) async fn count(&self, session: Session<'_>, query: Count) -> Result<u64> {
         if let Some((model, _)) = self.typed_table(&query.model)
             && read::plan_count(model, &query)
         {
             self.served("count", &query.model, true);
-            let count = read::count(client, self.statements).await.map_err(pg)?;
+            let count = read::count(session).await.map_err(pg)?;
             return u64::try_from(count).map_err(|_| RustAuthError::NumericOutOfRange {
                 context: "SQL count result",
             });
         }
         self.served("count", &query.model, false);
-        dynamic::count(client, self.schema, query).await
+        dynamic!(session, count(self.schema, query))
     }
 
-    pub(crate) async fn update<C: Conn>(
+    pub(crate) async fn update(
         &self,
-        client: &C,
+        session: Session<'_>,
         query: Update,
     ) -> Result<Option<DbRecord>> {
         if query.data.is_empty() {
@@ -164,15 +164,13 @@ impl<'a> Router<'a> {
             && let Some(plan) = write::plan_update(model, table, &query)
         {
             self.served("update", &query.model, true);
-            return write::update(client, self.statements, plan)
-                .await
-                .map_err(pg);
+            return write::update(session, plan).await.map_err(pg);
         }
         self.served("update", &query.model, false);
-        dynamic::update(client, self.schema, query).await
+        dynamic!(session, update(self.schema, query))
     }
 
-    pub(crate) async fn update_many<C: Conn>(&self, client: &C, query: UpdateMany) -> Result<u64> {
+    pub(crate) async fn update_many(&self, session: Session<'_>, query: UpdateMany) -> Result<u64> {
         if query.data.is_empty() {
             return Ok(0);
         }
@@ -180,40 +178,36 @@ impl<'a> Router<'a> {
             && let Some((user_id, values)) = write::plan_update_many(model, table, &query)
         {
             self.served("update_many", &query.model, true);
-            let count = write::update_sessions_of_user(client, self.statements, user_id, values)
+            let count = write::update_sessions_of_user(session, user_id, values)
                 .await
                 .map_err(pg)?;
             return Ok(u64::try_from(count).unwrap_or(0));
         }
         self.served("update_many", &query.model, false);
-        dynamic::update_many(client, self.schema, query).await
+        dynamic!(session, update_many(self.schema, query))
     }
 
-    pub(crate) async fn delete<C: Conn>(&self, client: &C, query: Delete) -> Result<()> {
+    pub(crate) async fn delete(&self, session: Session<'_>, query: Delete) -> Result<()> {
         if let Some((model, _)) = self.typed_table(&query.model)
             && let Some(plan) = write::plan_delete(model, &query)
         {
             self.served("delete", &query.model, true);
-            write::delete(client, self.statements, plan)
-                .await
-                .map_err(pg)?;
+            write::delete(session, plan).await.map_err(pg)?;
             return Ok(());
         }
         self.served("delete", &query.model, false);
-        dynamic::delete(client, self.schema, query).await
+        dynamic!(session, delete(self.schema, query))
     }
 
-    pub(crate) async fn delete_many<C: Conn>(&self, client: &C, query: DeleteMany) -> Result<u64> {
+    pub(crate) async fn delete_many(&self, session: Session<'_>, query: DeleteMany) -> Result<u64> {
         if let Some((model, _)) = self.typed_table(&query.model)
             && let Some(plan) = write::plan_delete_many(model, &query)
         {
             self.served("delete_many", &query.model, true);
-            let count = write::delete(client, self.statements, plan)
-                .await
-                .map_err(pg)?;
+            let count = write::delete(session, plan).await.map_err(pg)?;
             return Ok(u64::try_from(count).unwrap_or(0));
         }
         self.served("delete_many", &query.model, false);
-        dynamic::delete_many(client, self.schema, query).await
+        dynamic!(session, delete_many(self.schema, query))
     }
 }

@@ -9,33 +9,38 @@ use rustauth_core::plugin::PluginMigration;
 use tokio_postgres::Transaction;
 
 use crate::adapter::{ADAPTER_ID, State, capabilities};
-use crate::connection::TokioPostgresConnection;
 use crate::error::Error;
 use crate::migrate;
 use crate::router::Router;
+use crate::typed::client::{Conn, Session, Statements};
 
 /// A [`DbAdapter`] bound to one open transaction.
 pub(crate) struct TransactionAdapter<'tx> {
     transaction: &'tx Transaction<'tx>,
+    session: Session<'tx>,
     router: Router<'tx>,
 }
 
 impl<'tx> TransactionAdapter<'tx> {
     pub(crate) fn new(
         transaction: &'tx Transaction<'tx>,
+        statements: Statements<'tx>,
         state: &'tx State,
-        connection: &'tx TokioPostgresConnection,
     ) -> Self {
         Self {
             transaction,
-            router: state.router(connection),
+            session: Session {
+                conn: Conn::Transaction(transaction),
+                statements,
+            },
+            router: state.router(),
         }
     }
 }
 
 macro_rules! tx_op {
     ($self:ident, $method:ident, $query:ident) => {
-        Box::pin(async move { $self.router.$method($self.transaction, $query).await })
+        Box::pin(async move { $self.router.$method($self.session, $query).await })
     };
 }
 
@@ -94,7 +99,9 @@ impl DbAdapter for TransactionAdapter<'_> {
     fn run_migrations<'a>(&'a self, schema: &'a DbSchema) -> AdapterFuture<'a, ()> {
         Box::pin(async move {
             let result = migrate::apply_in(self.transaction, schema).await;
-            self.router.statements.clear();
+            if let Statements::Cache(cache) = self.session.statements {
+                cache.clear();
+            }
             result
         })
     }

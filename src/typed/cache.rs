@@ -1,22 +1,21 @@
 //! Typed statements prepared once per connection and reused.
 //!
 //! Through cornucopia's default path a plain `tokio_postgres::Client` re-prepares every call
-//! (Parse/Describe, then Bind/Execute: two round trips). Each generated `…Stmt` type is prepared
-//! the first time it is used on a connection and kept here, keyed by its Rust type, so every
-//! later call is one Bind/Execute round trip. The set of keys is the fixed set of generated
+//! (Parse/Describe, then Bind/Execute: two round trips). Each generated statement is prepared
+//! the first time it runs on a connection and kept here, keyed by its static SQL text, so every
+//! later call is one Bind/Execute round trip. The keys are the fixed set of generated
 //! statements, so the cache is bounded.
 
-use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 
-type Entry = Arc<dyn Any + Send + Sync>;
+use tokio_postgres::{Error, Statement};
 
 /// Prepared typed statements of one connection.
 #[derive(Default)]
 pub(crate) struct StatementCache {
-    prepared: RwLock<HashMap<TypeId, Entry>>,
+    prepared: RwLock<HashMap<&'static str, Statement>>,
 }
 
 impl std::fmt::Debug for StatementCache {
@@ -28,37 +27,32 @@ impl std::fmt::Debug for StatementCache {
 }
 
 impl StatementCache {
-    /// Returns the prepared `S`, preparing it with `prepare` on first use.
+    /// Returns the statement for `sql`, preparing it with `prepare` on first use.
     ///
-    /// Two tasks racing on first use both prepare; one result is kept and the other statement
-    /// is closed when dropped.
-    pub(crate) async fn get<S, F, Fut>(
+    /// Two tasks racing on first use both prepare; one statement is kept and the other is
+    /// closed when dropped.
+    pub(crate) async fn get<F, Fut>(
         &self,
-        make: fn() -> S,
+        sql: &'static str,
         prepare: F,
-    ) -> Result<Arc<S>, tokio_postgres::Error>
+    ) -> Result<Statement, Error>
     where
-        S: Any + Send + Sync,
-        F: FnOnce(S) -> Fut,
-        Fut: Future<Output = Result<S, tokio_postgres::Error>>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Statement, Error>>,
     {
-        let key = TypeId::of::<S>();
-        if let Some(found) = self.lookup::<S>(key) {
+        if let Some(found) = self
+            .prepared
+            .read()
+            .ok()
+            .and_then(|map| map.get(sql).cloned())
+        {
             return Ok(found);
         }
-        let prepared = Arc::new(prepare(make()).await?);
-        if let Ok(mut map) = self.prepared.write() {
-            let entry = map.entry(key).or_insert_with(|| prepared.clone());
-            if let Ok(existing) = Arc::clone(entry).downcast::<S>() {
-                return Ok(existing);
-            }
-        }
-        Ok(prepared)
-    }
-
-    fn lookup<S: Any + Send + Sync>(&self, key: TypeId) -> Option<Arc<S>> {
-        let map = self.prepared.read().ok()?;
-        map.get(&key).cloned()?.downcast::<S>().ok()
+        let statement = prepare().await?;
+        Ok(match self.prepared.write() {
+            Ok(mut map) => map.entry(sql).or_insert(statement).clone(),
+            Err(_) => statement,
+        })
     }
 
     /// Forgets every prepared statement, e.g. after a migration changed the tables they read.

@@ -7,7 +7,25 @@
 //! [`crate::dynamic`]; the router in [`crate::router`] makes that choice, and
 //! [`crate::route`] decides once per table whether the table qualifies at all.
 
+/// Runs `$body` with `$client` bound to the generated statement `$ctor` on `$session`,
+/// prepared or unnamed as the session's statement mode says.
+macro_rules! with_statement {
+    ($session:expr, $ctor:path, |$stmt:ident, $client:ident| $body:expr) => {{
+        let $stmt = $ctor();
+        if $session.prepares() {
+            let $client = $crate::typed::client::Typed::<true>::new($session, $stmt.sql());
+            $body
+        } else {
+            let $client = $crate::typed::client::Typed::<false>::new($session, $stmt.sql());
+            $body
+        }
+    }};
+}
+
+pub(crate) use with_statement;
+
 pub(crate) mod cache;
+pub(crate) mod client;
 mod generated;
 pub(crate) mod read;
 mod records;
@@ -18,7 +36,6 @@ use std::sync::LazyLock;
 
 use rustauth_core::db::{AuthSchemaOptions, DbSchema, RateLimitStorage, auth_schema};
 
-pub(crate) use generated::client::GenericClient as Client;
 pub(crate) use generated::queries::rate_limit as rate_limit_queries;
 pub(crate) use records::{check_select, project};
 

@@ -3,8 +3,7 @@
 use rustauth_core::db::{Count, DbRecord, DbTable, FindMany, FindOne, Sort, SortDirection};
 
 use super::Model;
-use super::cache::StatementCache;
-use super::generated::client::GenericClient;
+use super::client::Session;
 use super::generated::queries::{account, session, user, verification};
 use super::shape::{eq_strings, in_strings};
 
@@ -178,129 +177,95 @@ pub(crate) fn plan_count(model: Model, query: &Count) -> bool {
     model == Model::User && query.where_clauses.is_empty()
 }
 
-macro_rules! prepared {
-    ($cache:expr, $client:expr, $ctor:path) => {
-        $cache.get($ctor, |stmt| stmt.prepare($client)).await?
-    };
-}
-
 /// Runs a planned read and returns full records (every column, schema order).
-pub(crate) async fn run<C: GenericClient>(
-    client: &C,
-    cache: &StatementCache,
+pub(crate) async fn run(
+    session: Session<'_>,
     read: Read<'_>,
     page: Page,
 ) -> Result<Vec<DbRecord>, tokio_postgres::Error> {
     let (limit, offset) = (&page.limit, &page.offset);
     let rows: Vec<DbRecord> = match read {
-        Read::UserById(id) => rows(
-            prepared!(cache, client, user::find_user_by_id)
-                .bind(client, &id)
-                .opt()
-                .await?,
-        ),
-        Read::UserByEmail(email) => rows(
-            prepared!(cache, client, user::find_user_by_email)
-                .bind(client, &email)
-                .opt()
-                .await?,
-        ),
-        Read::Users(Order::Unsorted) => all(prepared!(cache, client, user::list_users)
-            .bind(client, limit, offset)
-            .all()
-            .await?),
-        Read::Users(Order::CreatedAtDesc) => {
-            all(
-                prepared!(cache, client, user::list_users_by_created_at_desc)
-                    .bind(client, limit, offset)
-                    .all()
-                    .await?,
-            )
-        }
-        Read::Users(Order::CreatedAtAsc) => {
-            all(prepared!(cache, client, user::list_users_by_created_at_asc)
-                .bind(client, limit, offset)
+        Read::UserById(id) => rows(with_statement!(
+            session,
+            user::find_user_by_id,
+            |stmt, db| stmt.bind(&db, &id).opt().await?
+        )),
+        Read::UserByEmail(email) => rows(with_statement!(
+            session,
+            user::find_user_by_email,
+            |stmt, db| stmt.bind(&db, &email).opt().await?
+        )),
+        Read::Users(Order::Unsorted) => {
+            all(with_statement!(session, user::list_users, |stmt, db| stmt
+                .bind(&db, limit, offset)
                 .all()
-                .await?)
+                .await?))
         }
-        Read::SessionByToken(token) => rows(
-            prepared!(cache, client, session::find_session_by_token)
-                .bind(client, &token)
-                .opt()
-                .await?,
-        ),
-        Read::SessionById(id) => rows(
-            prepared!(cache, client, session::find_session_by_id)
-                .bind(client, &id)
-                .opt()
-                .await?,
-        ),
-        Read::SessionsByTokens(tokens) => {
-            all(prepared!(cache, client, session::find_sessions_by_tokens)
-                .bind(client, &tokens)
-                .all()
-                .await?)
-        }
-        Read::SessionsByUserId(user_id, Order::CreatedAtDesc) => all(prepared!(
-            cache,
-            client,
-            session::find_sessions_by_user_id_by_created_at_desc
-        )
-        .bind(client, &user_id, limit, offset)
-        .all()
-        .await?),
-        Read::SessionsByUserId(user_id, _) => {
-            all(prepared!(cache, client, session::find_sessions_by_user_id)
-                .bind(client, &user_id, limit, offset)
-                .all()
-                .await?)
-        }
-        Read::AccountById(id) => rows(
-            prepared!(cache, client, account::find_account_by_id)
-                .bind(client, &id)
-                .opt()
-                .await?,
-        ),
-        Read::AccountByUserAndProvider(user_id, provider_id) => rows(
-            prepared!(
-                cache,
-                client,
-                account::find_account_by_user_id_and_provider_id
-            )
-            .bind(client, &user_id, &provider_id)
-            .opt()
-            .await?,
-        ),
-        Read::AccountByAccountAndProvider(account_id, provider_id) => rows(
-            prepared!(
-                cache,
-                client,
-                account::find_account_by_account_id_and_provider_id
-            )
-            .bind(client, &account_id, &provider_id)
-            .opt()
-            .await?,
-        ),
-        Read::AccountsByUserId(user_id) => {
-            all(prepared!(cache, client, account::find_accounts_by_user_id)
-                .bind(client, &user_id, limit, offset)
-                .all()
-                .await?)
-        }
-        Read::VerificationByIdentifier(identifier) => rows(
-            prepared!(cache, client, verification::find_verification_by_identifier)
-                .bind(client, &identifier)
-                .opt()
-                .await?,
-        ),
-        Read::VerificationsByIdentifierNewestFirst(identifier) => all(prepared!(
-            cache,
-            client,
-            verification::find_verifications_by_identifier_by_created_at_desc
-        )
-        .bind(client, &identifier, limit, offset)
-        .all()
-        .await?),
+        Read::Users(Order::CreatedAtDesc) => all(with_statement!(
+            session,
+            user::list_users_by_created_at_desc,
+            |stmt, db| stmt.bind(&db, limit, offset).all().await?
+        )),
+        Read::Users(Order::CreatedAtAsc) => all(with_statement!(
+            session,
+            user::list_users_by_created_at_asc,
+            |stmt, db| stmt.bind(&db, limit, offset).all().await?
+        )),
+        Read::SessionByToken(token) => rows(with_statement!(
+            session,
+            session::find_session_by_token,
+            |stmt, db| stmt.bind(&db, &token).opt().await?
+        )),
+        Read::SessionById(id) => rows(with_statement!(
+            session,
+            session::find_session_by_id,
+            |stmt, db| stmt.bind(&db, &id).opt().await?
+        )),
+        Read::SessionsByTokens(tokens) => all(with_statement!(
+            session,
+            session::find_sessions_by_tokens,
+            |stmt, db| stmt.bind(&db, &tokens).all().await?
+        )),
+        Read::SessionsByUserId(user_id, Order::CreatedAtDesc) => all(with_statement!(
+            session,
+            session::find_sessions_by_user_id_by_created_at_desc,
+            |stmt, db| stmt.bind(&db, &user_id, limit, offset).all().await?
+        )),
+        Read::SessionsByUserId(user_id, _) => all(with_statement!(
+            session,
+            session::find_sessions_by_user_id,
+            |stmt, db| stmt.bind(&db, &user_id, limit, offset).all().await?
+        )),
+        Read::AccountById(id) => rows(with_statement!(
+            session,
+            account::find_account_by_id,
+            |stmt, db| stmt.bind(&db, &id).opt().await?
+        )),
+        Read::AccountByUserAndProvider(user_id, provider_id) => rows(with_statement!(
+            session,
+            account::find_account_by_user_id_and_provider_id,
+            |stmt, db| stmt.bind(&db, &user_id, &provider_id).opt().await?
+        )),
+        Read::AccountByAccountAndProvider(account_id, provider_id) => rows(with_statement!(
+            session,
+            account::find_account_by_account_id_and_provider_id,
+            |stmt, db| stmt.bind(&db, &account_id, &provider_id).opt().await?
+        )),
+        Read::AccountsByUserId(user_id) => all(with_statement!(
+            session,
+            account::find_accounts_by_user_id,
+            |stmt, db| stmt.bind(&db, &user_id, limit, offset).all().await?
+        )),
+        Read::VerificationByIdentifier(identifier) => rows(with_statement!(
+            session,
+            verification::find_verification_by_identifier,
+            |stmt, db| stmt.bind(&db, &identifier).opt().await?
+        )),
+        Read::VerificationsByIdentifierNewestFirst(identifier) => all(with_statement!(
+            session,
+            verification::find_verifications_by_identifier_by_created_at_desc,
+            |stmt, db| stmt.bind(&db, &identifier, limit, offset).all().await?
+        )),
     };
     Ok(if read.pages_in_sql() {
         rows
@@ -310,14 +275,11 @@ pub(crate) async fn run<C: GenericClient>(
 }
 
 /// Runs the typed `count`.
-pub(crate) async fn count<C: GenericClient>(
-    client: &C,
-    cache: &StatementCache,
-) -> Result<i64, tokio_postgres::Error> {
-    prepared!(cache, client, user::count_users)
-        .bind(client)
+pub(crate) async fn count(session: Session<'_>) -> Result<i64, tokio_postgres::Error> {
+    with_statement!(session, user::count_users, |stmt, db| stmt
+        .bind(&db,)
         .one()
-        .await
+        .await)
 }
 
 fn rows<R: Into<DbRecord>>(row: Option<R>) -> Vec<DbRecord> {

@@ -8,8 +8,7 @@
 use rustauth_core::db::{DbRecord, DbTable, Delete, DeleteMany, Update, UpdateMany};
 
 use super::Model;
-use super::cache::StatementCache;
-use super::generated::client::GenericClient;
+use super::client::Session;
 use super::generated::queries::{account, session, user, verification};
 use super::shape::{ColumnValue, boolean, data_values, eq_strings, lt_timestamp, text, timestamp};
 
@@ -38,16 +37,9 @@ pub(crate) fn plan_insert<'t, 'q>(
     })
 }
 
-macro_rules! prepared {
-    ($cache:expr, $client:expr, $ctor:path) => {
-        $cache.get($ctor, |stmt| stmt.prepare($client)).await?
-    };
-}
-
 /// Runs a planned insert.
-pub(crate) async fn insert<C: GenericClient>(
-    client: &C,
-    cache: &StatementCache,
+pub(crate) async fn insert(
+    session: Session<'_>,
     insert: Insert<'_, '_>,
 ) -> Result<(), tokio_postgres::Error> {
     let v = &insert.values;
@@ -58,9 +50,9 @@ pub(crate) async fn insert<C: GenericClient>(
     );
     match insert.model {
         Model::User => {
-            prepared!(cache, client, user::insert_user)
+            with_statement!(session, user::insert_user, |stmt, db| stmt
                 .bind(
-                    client,
+                    &db,
                     &t("id"),
                     &t("name"),
                     &t("email"),
@@ -70,12 +62,12 @@ pub(crate) async fn insert<C: GenericClient>(
                     &ts("updated_at"),
                 )
                 .one()
-                .await?;
+                .await?);
         }
         Model::Session => {
-            prepared!(cache, client, session::insert_session)
+            with_statement!(session, session::insert_session, |stmt, db| stmt
                 .bind(
-                    client,
+                    &db,
                     &t("id"),
                     &ts("expires_at"),
                     &t("token"),
@@ -86,12 +78,12 @@ pub(crate) async fn insert<C: GenericClient>(
                     &t("user_id"),
                 )
                 .one()
-                .await?;
+                .await?);
         }
         Model::Account => {
-            prepared!(cache, client, account::insert_account)
+            with_statement!(session, account::insert_account, |stmt, db| stmt
                 .bind(
-                    client,
+                    &db,
                     &t("id"),
                     &t("account_id"),
                     &t("provider_id"),
@@ -107,12 +99,12 @@ pub(crate) async fn insert<C: GenericClient>(
                     &ts("updated_at"),
                 )
                 .one()
-                .await?;
+                .await?);
         }
         Model::Verification => {
-            prepared!(cache, client, verification::insert_verification)
+            with_statement!(session, verification::insert_verification, |stmt, db| stmt
                 .bind(
-                    client,
+                    &db,
                     &t("id"),
                     &t("identifier"),
                     &t("value"),
@@ -121,7 +113,7 @@ pub(crate) async fn insert<C: GenericClient>(
                     &ts("updated_at"),
                 )
                 .one()
-                .await?;
+                .await?);
         }
         Model::RateLimit => {}
     }
@@ -158,9 +150,8 @@ pub(crate) fn plan_update<'t, 'q>(
 }
 
 /// Runs a planned single-row update; returns the full post-update row.
-pub(crate) async fn update<C: GenericClient>(
-    client: &C,
-    cache: &StatementCache,
+pub(crate) async fn update(
+    session: Session<'_>,
     update: UpdateOne<'_, '_>,
 ) -> Result<Option<DbRecord>, tokio_postgres::Error> {
     Ok(match update {
@@ -173,25 +164,25 @@ pub(crate) async fn update<C: GenericClient>(
                 timestamp(&v, "created_at"),
                 timestamp(&v, "updated_at"),
             );
-            prepared!(cache, client, user::update_user_by_id)
+            with_statement!(session, user::update_user_by_id, |stmt, db| stmt
                 .bind(
-                    client, &n.set, &n.value, &e.set, &e.value, &ev.set, &ev.value, &i.set,
-                    &i.value, &c.set, &c.value, &u.set, &u.value, &id,
+                    &db, &n.set, &n.value, &e.set, &e.value, &ev.set, &ev.value, &i.set, &i.value,
+                    &c.set, &c.value, &u.set, &u.value, &id,
                 )
                 .opt()
-                .await?
-                .map(Into::into)
+                .await?)
+            .map(Into::into)
         }
         UpdateOne::SessionByToken(token, v) => {
             let (ex, tk, c, u, ip, ua, uid) = session_sets(&v);
-            prepared!(cache, client, session::update_session_by_token)
+            with_statement!(session, session::update_session_by_token, |stmt, db| stmt
                 .bind(
-                    client, &ex.set, &ex.value, &tk.set, &tk.value, &c.set, &c.value, &u.set,
+                    &db, &ex.set, &ex.value, &tk.set, &tk.value, &c.set, &c.value, &u.set,
                     &u.value, &ip.set, &ip.value, &ua.set, &ua.value, &uid.set, &uid.value, &token,
                 )
                 .opt()
-                .await?
-                .map(Into::into)
+                .await?)
+            .map(Into::into)
         }
         UpdateOne::AccountById(id, v) => {
             let t = |c| text(&v, c);
@@ -212,16 +203,16 @@ pub(crate) async fn update<C: GenericClient>(
                 ts("created_at"),
                 ts("updated_at"),
             );
-            prepared!(cache, client, account::update_account_by_id)
+            with_statement!(session, account::update_account_by_id, |stmt, db| stmt
                 .bind(
-                    client, &aid.set, &aid.value, &pid.set, &pid.value, &uid.set, &uid.value,
-                    &at.set, &at.value, &rt.set, &rt.value, &it.set, &it.value, &ate.set,
-                    &ate.value, &rte.set, &rte.value, &sc.set, &sc.value, &pw.set, &pw.value,
-                    &c.set, &c.value, &u.set, &u.value, &id,
+                    &db, &aid.set, &aid.value, &pid.set, &pid.value, &uid.set, &uid.value, &at.set,
+                    &at.value, &rt.set, &rt.value, &it.set, &it.value, &ate.set, &ate.value,
+                    &rte.set, &rte.value, &sc.set, &sc.value, &pw.set, &pw.value, &c.set, &c.value,
+                    &u.set, &u.value, &id,
                 )
                 .opt()
-                .await?
-                .map(Into::into)
+                .await?)
+            .map(Into::into)
         }
         UpdateOne::VerificationByIdentifierIdValue([identifier, id, value], v) => {
             let (i, va, ex, c, u) = (
@@ -231,29 +222,29 @@ pub(crate) async fn update<C: GenericClient>(
                 timestamp(&v, "created_at"),
                 timestamp(&v, "updated_at"),
             );
-            prepared!(
-                cache,
-                client,
-                verification::update_verification_by_identifier_id_value
+            with_statement!(
+                session,
+                verification::update_verification_by_identifier_id_value,
+                |stmt, db| stmt
+                    .bind(
+                        &db,
+                        &i.set,
+                        &i.value,
+                        &va.set,
+                        &va.value,
+                        &ex.set,
+                        &ex.value,
+                        &c.set,
+                        &c.value,
+                        &u.set,
+                        &u.value,
+                        &identifier,
+                        &id,
+                        &value,
+                    )
+                    .opt()
+                    .await?
             )
-            .bind(
-                client,
-                &i.set,
-                &i.value,
-                &va.set,
-                &va.value,
-                &ex.set,
-                &ex.value,
-                &c.set,
-                &c.value,
-                &u.set,
-                &u.value,
-                &identifier,
-                &id,
-                &value,
-            )
-            .opt()
-            .await?
             .map(Into::into)
         }
     })
@@ -296,20 +287,20 @@ pub(crate) fn plan_update_many<'t, 'q>(
 }
 
 /// Runs the typed multi-row session update; returns how many rows changed.
-pub(crate) async fn update_sessions_of_user<C: GenericClient>(
-    client: &C,
-    cache: &StatementCache,
+pub(crate) async fn update_sessions_of_user(
+    session: Session<'_>,
     user_id: &str,
     v: Values<'_, '_>,
 ) -> Result<i64, tokio_postgres::Error> {
     let (ex, tk, c, u, ip, ua, uid) = session_sets(&v);
-    prepared!(cache, client, session::update_sessions_by_user_id)
-        .bind(
-            client, &ex.set, &ex.value, &tk.set, &tk.value, &c.set, &c.value, &u.set, &u.value,
+    with_statement!(session, session::update_sessions_by_user_id, |stmt, db| {
+        stmt.bind(
+            &db, &ex.set, &ex.value, &tk.set, &tk.value, &c.set, &c.value, &u.set, &u.value,
             &ip.set, &ip.value, &ua.set, &ua.value, &uid.set, &uid.value, &user_id,
         )
         .one()
         .await
+    })
 }
 
 /// A delete core issues, by key; `Delete` shapes remove at most one row.
@@ -365,83 +356,72 @@ pub(crate) fn plan_delete_many(model: Model, query: &DeleteMany) -> Option<Remov
 }
 
 /// Runs a planned delete; returns how many rows went.
-pub(crate) async fn delete<C: GenericClient>(
-    client: &C,
-    cache: &StatementCache,
+pub(crate) async fn delete(
+    session: Session<'_>,
     removal: Removal<'_>,
 ) -> Result<i64, tokio_postgres::Error> {
     match removal {
         Removal::UserById(id) => {
-            prepared!(cache, client, user::delete_user_by_id)
-                .bind(client, &id)
+            with_statement!(session, user::delete_user_by_id, |stmt, db| stmt
+                .bind(&db, &id)
                 .one()
-                .await
+                .await)
         }
         Removal::SessionByToken(token) => {
-            prepared!(cache, client, session::delete_session_by_token)
-                .bind(client, &token)
+            with_statement!(session, session::delete_session_by_token, |stmt, db| stmt
+                .bind(&db, &token)
                 .one()
-                .await
+                .await)
         }
         Removal::SessionsByUserId(user_id) => {
-            prepared!(cache, client, session::delete_sessions_by_user_id)
-                .bind(client, &user_id)
-                .one()
-                .await
+            with_statement!(session, session::delete_sessions_by_user_id, |stmt, db| {
+                stmt.bind(&db, &user_id).one().await
+            })
         }
         Removal::ExpiredSessions(now) => {
-            prepared!(cache, client, session::delete_expired_sessions)
-                .bind(client, &now)
+            with_statement!(session, session::delete_expired_sessions, |stmt, db| stmt
+                .bind(&db, &now)
                 .one()
-                .await
+                .await)
         }
         Removal::AccountById(id) => {
-            prepared!(cache, client, account::delete_account_by_id)
-                .bind(client, &id)
+            with_statement!(session, account::delete_account_by_id, |stmt, db| stmt
+                .bind(&db, &id)
                 .one()
-                .await
+                .await)
         }
         Removal::AccountsByUserId(user_id) => {
-            prepared!(cache, client, account::delete_accounts_by_user_id)
-                .bind(client, &user_id)
-                .one()
-                .await
+            with_statement!(session, account::delete_accounts_by_user_id, |stmt, db| {
+                stmt.bind(&db, &user_id).one().await
+            })
         }
         Removal::OneVerificationByIdentifier(identifier) => {
-            prepared!(
-                cache,
-                client,
-                verification::delete_verification_by_identifier
+            with_statement!(
+                session,
+                verification::delete_verification_by_identifier,
+                |stmt, db| stmt.bind(&db, &identifier).one().await
             )
-            .bind(client, &identifier)
-            .one()
-            .await
         }
         Removal::VerificationsByIdentifier(identifier) => {
-            prepared!(
-                cache,
-                client,
-                verification::delete_verifications_by_identifier
+            with_statement!(
+                session,
+                verification::delete_verifications_by_identifier,
+                |stmt, db| stmt.bind(&db, &identifier).one().await
             )
-            .bind(client, &identifier)
-            .one()
-            .await
         }
         Removal::VerificationsByIdentifierAndId(identifier, id) => {
-            prepared!(
-                cache,
-                client,
-                verification::delete_verifications_by_identifier_and_id
+            with_statement!(
+                session,
+                verification::delete_verifications_by_identifier_and_id,
+                |stmt, db| stmt.bind(&db, &identifier, &id).one().await
             )
-            .bind(client, &identifier, &id)
-            .one()
-            .await
         }
         Removal::ExpiredVerifications(now) => {
-            prepared!(cache, client, verification::delete_expired_verifications)
-                .bind(client, &now)
-                .one()
-                .await
+            with_statement!(
+                session,
+                verification::delete_expired_verifications,
+                |stmt, db| stmt.bind(&db, &now).one().await
+            )
         }
     }
 }

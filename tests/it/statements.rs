@@ -132,7 +132,7 @@ async fn dynamic_statements_are_one_round_trip_and_leave_no_server_statement() {
     // One unnamed Parse per statement, sent in the same round trip as its Bind/Execute: no
     // named statement is created, so nothing accumulates on the server.
     assert_eq!(proxy.counts.parses() - parses, 20 * HOT_PATH_OPERATIONS);
-    assert_eq!(adapter.connection().prepared_statement_count(), 0);
+    assert_eq!(adapter.connection().prepared_statement_count(), Some(0));
 }
 
 #[tokio::test]

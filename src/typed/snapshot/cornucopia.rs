@@ -862,6 +862,10 @@ pub mod queries {
             )
         }
         impl InsertAccountStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -997,6 +1001,10 @@ pub mod queries {
             )
         }
         impl FindAccountByIdStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -1048,6 +1056,10 @@ pub mod queries {
             )
         }
         impl FindAccountByUserIdAndProviderIdStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -1133,6 +1145,10 @@ pub mod queries {
             )
         }
         impl FindAccountByAccountIdAndProviderIdStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -1214,6 +1230,10 @@ pub mod queries {
             )
         }
         impl FindAccountsByUserIdStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -1282,6 +1302,10 @@ pub mod queries {
             )
         }
         impl UpdateAccountByIdStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -1453,6 +1477,10 @@ pub mod queries {
             )
         }
         impl DeleteAccountByIdStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -1484,6 +1512,10 @@ pub mod queries {
             )
         }
         impl DeleteAccountsByUserIdStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -1617,6 +1649,10 @@ pub mod queries {
             )
         }
         impl ConsumeRateLimitStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -1682,6 +1718,10 @@ pub mod queries {
             )
         }
         impl FindRateLimitStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -2000,6 +2040,10 @@ pub mod queries {
             )
         }
         impl InsertSessionStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -2100,6 +2144,10 @@ pub mod queries {
             )
         }
         impl FindSessionByTokenStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -2143,6 +2191,10 @@ pub mod queries {
             )
         }
         impl FindSessionByIdStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -2186,6 +2238,10 @@ pub mod queries {
             )
         }
         impl FindSessionsByTokensStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -2236,6 +2292,10 @@ pub mod queries {
             )
         }
         impl FindSessionsByUserIdStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -2303,6 +2363,10 @@ pub mod queries {
             )
         }
         impl FindSessionsByUserIdByCreatedAtDescStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -2366,6 +2430,10 @@ pub mod queries {
             )
         }
         impl UpdateSessionByTokenStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -2494,6 +2562,10 @@ pub mod queries {
             )
         }
         impl UpdateSessionsByUserIdStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -2610,6 +2682,10 @@ pub mod queries {
             )
         }
         impl DeleteSessionByTokenStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -2641,6 +2717,10 @@ pub mod queries {
             )
         }
         impl DeleteSessionsByUserIdStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -2672,6 +2752,10 @@ pub mod queries {
             )
         }
         impl DeleteExpiredSessionsStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -2953,6 +3037,10 @@ pub mod queries {
             )
         }
         impl InsertUserStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -3054,6 +3142,10 @@ pub mod queries {
             )
         }
         impl FindUserByIdStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -3096,6 +3188,10 @@ pub mod queries {
             )
         }
         impl FindUserByEmailStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -3138,6 +3234,10 @@ pub mod queries {
             )
         }
         impl ListUsersStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -3199,6 +3299,10 @@ pub mod queries {
             )
         }
         impl ListUsersByCreatedAtDescStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -3260,6 +3364,10 @@ pub mod queries {
             )
         }
         impl ListUsersByCreatedAtAscStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -3318,6 +3426,10 @@ pub mod queries {
             CountUsersStmt("SELECT count(*) AS n FROM users", None)
         }
         impl CountUsersStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -3349,6 +3461,10 @@ pub mod queries {
             )
         }
         impl UpdateUserByIdStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -3468,6 +3584,10 @@ pub mod queries {
             )
         }
         impl DeleteUserByIdStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -3745,6 +3865,10 @@ pub mod queries {
             )
         }
         impl InsertVerificationStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -3837,6 +3961,10 @@ pub mod queries {
             )
         }
         impl FindVerificationByIdentifierStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -3883,6 +4011,10 @@ pub mod queries {
             )
         }
         impl FindVerificationsByIdentifierByCreatedAtDescStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -3949,6 +4081,10 @@ pub mod queries {
             )
         }
         impl UpdateVerificationByIdentifierIdValueStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -4073,6 +4209,10 @@ pub mod queries {
             )
         }
         impl DeleteVerificationByIdentifierStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -4108,6 +4248,10 @@ pub mod queries {
             )
         }
         impl DeleteVerificationsByIdentifierAndIdStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -4175,6 +4319,10 @@ pub mod queries {
             )
         }
         impl DeleteVerificationsByIdentifierStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,
@@ -4206,6 +4354,10 @@ pub mod queries {
             )
         }
         impl DeleteExpiredVerificationsStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
             pub async fn prepare<'a, C: GenericClient>(
                 mut self,
                 client: &'a C,

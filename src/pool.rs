@@ -1,0 +1,77 @@
+//! deadpool-postgres pools with production defaults (feature `deadpool`).
+
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+
+use crate::error::{Error, Result};
+
+/// Sizing and timeouts of a pool made by
+/// [`TokioPostgresConnection::connect_pool`](crate::TokioPostgresConnection::connect_pool).
+///
+/// The defaults fail fast instead of hanging: a caller waits at most `wait_timeout` for a free
+/// connection, connecting and recycling are bounded too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolOptions {
+    /// Most connections open at once (default 16).
+    pub max_size: usize,
+    /// Longest wait for a free connection (default 5 s).
+    pub wait_timeout: Duration,
+    /// Longest wait to open a new connection (default 5 s).
+    pub create_timeout: Duration,
+    /// Longest wait to check a returned connection (default 5 s).
+    pub recycle_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_size: 16,
+            wait_timeout: Duration::from_secs(5),
+            create_timeout: Duration::from_secs(5),
+            recycle_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl PoolOptions {
+    /// Sets the most connections open at once.
+    #[must_use]
+    pub fn max_size(mut self, max_size: usize) -> Self {
+        self.max_size = max_size;
+        self
+    }
+
+    /// Sets the longest wait for a free connection.
+    #[must_use]
+    pub fn wait_timeout(mut self, timeout: Duration) -> Self {
+        self.wait_timeout = timeout;
+        self
+    }
+}
+
+/// Builds a pool for `url` without TLS.
+pub(crate) fn build(url: &str, options: PoolOptions) -> Result<Pool> {
+    let config: tokio_postgres::Config = url.parse().map_err(|_| {
+        Error::Config("the database URL is not a valid PostgreSQL connection string".to_owned())
+    })?;
+    // `Fast` recycling checks only that the connection is open: a cancelled transaction has
+    // already queued its ROLLBACK on the connection before it returns to the pool, and the
+    // next user's statements run after it.
+    let manager = Manager::from_config(
+        config,
+        tokio_postgres::NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(options.max_size)
+        .wait_timeout(Some(options.wait_timeout))
+        .create_timeout(Some(options.create_timeout))
+        .recycle_timeout(Some(options.recycle_timeout))
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|error| Error::Config(format!("cannot build the pool: {error}")))
+}
