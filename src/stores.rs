@@ -7,7 +7,8 @@ use rustauth_core::error::RustAuthError;
 use rustauth_core::options::{RateLimitStorageOption, RustAuthOptions};
 
 use crate::{
-    RoutePolicy, TokioPostgresAdapter, TokioPostgresConnection, TokioPostgresRateLimitStore,
+    RoutePolicy, StatementMode, TokioPostgresAdapter, TokioPostgresConnection,
+    TokioPostgresRateLimitStore,
 };
 
 /// Everything RustAuth stores in PostgreSQL, sharing one connection.
@@ -77,6 +78,9 @@ impl TokioPostgresStores {
 pub struct TokioPostgresStoresBuilder {
     schema: Option<DbSchema>,
     policy: RoutePolicy,
+    mode: Option<StatementMode>,
+    #[cfg(feature = "deadpool")]
+    pool: Option<crate::PoolOptions>,
 }
 
 impl TokioPostgresStoresBuilder {
@@ -119,6 +123,10 @@ impl TokioPostgresStoresBuilder {
             // that table's error on use, which names it.
             tracing::warn!(target: "rustauth_tokio_postgres", %error, "no rate_limit table added");
         }
+        let connection = match self.mode {
+            Some(mode) => connection.with_statement_mode(mode),
+            None => connection,
+        };
         TokioPostgresStores::from_adapter(TokioPostgresAdapter::with_policy(
             connection,
             schema,
@@ -126,11 +134,33 @@ impl TokioPostgresStoresBuilder {
         ))
     }
 
-    /// Connects to `url` (no TLS), spawning the driver task, and builds the stores.
+    /// How statements reach the server (default [`StatementMode::Prepared`]; use
+    /// [`StatementMode::Unnamed`] behind transaction-mode poolers).
+    pub fn statement_mode(mut self, mode: StatementMode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// Connect through a deadpool pool with these options instead of one client.
+    #[cfg(feature = "deadpool")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "deadpool")))]
+    pub fn pool(mut self, options: crate::PoolOptions) -> Self {
+        self.pool = Some(options);
+        self
+    }
+
+    /// Connects to `url` (no TLS) and builds the stores: one client with its driver task
+    /// spawned, or a pool when [`pool`](Self::pool) was set.
     ///
     /// # Errors
-    /// A connection error with its SQLSTATE.
+    /// A connection error with its SQLSTATE (a pool connects on first use instead).
     pub async fn connect(self, url: &str) -> Result<TokioPostgresStores, RustAuthError> {
-        Ok(self.build(TokioPostgresConnection::connect(url).await?))
+        #[cfg(feature = "deadpool")]
+        if let Some(options) = self.pool {
+            let connection = TokioPostgresConnection::connect_pool(url, options)?;
+            return Ok(self.build(connection));
+        }
+        let connection = TokioPostgresConnection::connect(url).await?;
+        Ok(self.build(connection))
     }
 }

@@ -27,6 +27,19 @@ async fn core_contract_passes_on_the_dynamic_route() {
 }
 
 #[tokio::test]
+async fn core_contract_passes_on_every_backend_and_route() {
+    for &backend in crate::fixtures::BACKENDS {
+        for policy in crate::fixtures::POLICIES {
+            let db = TestDb::new().await;
+            let adapter = crate::fixtures::backend_adapter(&db, backend, policy).await;
+            run_adapter_contract(&adapter)
+                .await
+                .unwrap_or_else(|e| panic!("{backend:?} {policy:?}: {e}"));
+        }
+    }
+}
+
+#[tokio::test]
 async fn migrations_dir_matches_core_planner_exactly() {
     let db = TestDb::new().await;
     let adapter = adapter(&db, RoutePolicy::Auto).await;

@@ -467,6 +467,27 @@ async fn typed_and_dynamic_routes_agree_on_every_typed_shape() {
 }
 
 #[tokio::test]
+async fn every_backend_gives_the_same_results_and_state() {
+    let reference_db = TestDb::new().await;
+    let reference = typed_corpus(&adapter(&reference_db, RoutePolicy::DynamicOnly).await).await;
+    let reference_state = dump(&reference_db).await;
+    for &backend in crate::fixtures::BACKENDS {
+        let db = TestDb::new().await;
+        let adapter = crate::fixtures::backend_adapter(&db, backend, RoutePolicy::Auto).await;
+        let results = typed_corpus(&adapter).await;
+        for (step, (got, want)) in results.iter().zip(&reference).enumerate() {
+            assert_eq!(got, want, "{backend:?} step {step}");
+        }
+        assert_eq!(dump(&db).await, reference_state, "{backend:?}");
+        assert_eq!(
+            adapter.route_counts().1,
+            0,
+            "{backend:?}: every corpus query ran typed"
+        );
+    }
+}
+
+#[tokio::test]
 async fn typed_and_dynamic_routes_agree_on_generated_queries() {
     let (typed_db, dynamic_db) = (TestDb::new().await, TestDb::new().await);
     let typed = generated_corpus(&adapter(&typed_db, RoutePolicy::Auto).await).await;

@@ -137,3 +137,64 @@ pub async fn create_verification(
         .await
         .expect("create verification")
 }
+
+/// How the adapter reaches the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// One client, statements prepared once.
+    Client,
+    /// One client, every statement unnamed.
+    ClientUnnamed,
+    /// A deadpool pool, statements prepared once per pooled connection.
+    #[cfg(feature = "deadpool")]
+    Pool,
+    /// A deadpool pool, every statement unnamed.
+    #[cfg(feature = "deadpool")]
+    PoolUnnamed,
+}
+
+/// Every backend this build supports.
+pub const BACKENDS: &[Backend] = &[
+    Backend::Client,
+    Backend::ClientUnnamed,
+    #[cfg(feature = "deadpool")]
+    Backend::Pool,
+    #[cfg(feature = "deadpool")]
+    Backend::PoolUnnamed,
+];
+
+/// A connection of the given kind to `url`.
+pub async fn connection(url: &str, backend: Backend) -> TokioPostgresConnection {
+    use rustauth_tokio_postgres::StatementMode;
+    let client = || async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        TokioPostgresConnection::from_client(client)
+    };
+    match backend {
+        Backend::Client => client().await,
+        Backend::ClientUnnamed => client().await.with_statement_mode(StatementMode::Unnamed),
+        #[cfg(feature = "deadpool")]
+        Backend::Pool => TokioPostgresConnection::connect_pool(url, pool_options()).expect("pool"),
+        #[cfg(feature = "deadpool")]
+        Backend::PoolUnnamed => TokioPostgresConnection::connect_pool(url, pool_options())
+            .expect("pool")
+            .with_statement_mode(StatementMode::Unnamed),
+    }
+}
+
+#[cfg(feature = "deadpool")]
+fn pool_options() -> rustauth_tokio_postgres::PoolOptions {
+    rustauth_tokio_postgres::PoolOptions::default().max_size(4)
+}
+
+/// An adapter on the given backend.
+pub async fn backend_adapter(
+    db: &TestDb,
+    backend: Backend,
+    policy: RoutePolicy,
+) -> TokioPostgresAdapter {
+    TokioPostgresAdapter::with_policy(connection(&db.url, backend).await, default_schema(), policy)
+}

@@ -11,9 +11,10 @@ use rustauth_core::options::{
     AdvancedOptions, RateLimitOptions, RustAuthOptions, UserAdditionalField, UserOptions,
 };
 use rustauth_core::test_utils::with_integration_test_defaults;
-use rustauth_tokio_postgres::{TableRoute, TokioPostgresConnection, TokioPostgresStores};
+use rustauth_tokio_postgres::{TableRoute, TokioPostgresStores};
 use serde_json::{Value, json};
 
+use crate::fixtures::{BACKENDS, Backend, connection};
 use crate::support::TestDb;
 
 const BASE: &str = "http://localhost:3000/api/auth";
@@ -38,12 +39,20 @@ fn options(user: UserOptions) -> RustAuthOptions {
 
 /// RustAuth on stores built with the context's merged schema, migrated by the adapter.
 async fn auth(db: &TestDb, options: RustAuthOptions) -> (RustAuth, TokioPostgresStores) {
+    auth_on(db, Backend::Client, options).await
+}
+
+async fn auth_on(
+    db: &TestDb,
+    backend: Backend,
+    options: RustAuthOptions,
+) -> (RustAuth, TokioPostgresStores) {
     let schema = create_auth_context(options.clone())
         .expect("context")
         .db_schema;
     let stores = TokioPostgresStores::builder()
         .schema(schema.clone())
-        .build(TokioPostgresConnection::from_client(db.client().await));
+        .build(connection(&db.url, backend).await);
     rustauth_core::db::DbAdapter::run_migrations(&stores.adapter, &schema)
         .await
         .expect("migrate");

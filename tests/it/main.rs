@@ -11,7 +11,11 @@ mod differential;
 mod fixtures;
 mod harness_smoke;
 mod http_flows;
+mod pgbouncer;
+#[cfg(feature = "deadpool")]
+mod pool;
 mod rate_limit;
+mod statement_modes;
 mod statements;
 mod support;
 mod transactions;

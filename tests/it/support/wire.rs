@@ -15,6 +15,7 @@ use tokio_postgres::config::Host;
 #[derive(Debug, Default)]
 pub struct WireCounts {
     parse: AtomicU64,
+    named_parse: AtomicU64,
     sync: AtomicU64,
     simple_query: AtomicU64,
 }
@@ -23,6 +24,11 @@ impl WireCounts {
     /// Named or unnamed statements parsed.
     pub fn parses(&self) -> u64 {
         self.parse.load(Ordering::SeqCst)
+    }
+
+    /// Statements parsed under a name (prepared statements the server keeps).
+    pub fn named_parses(&self) -> u64 {
+        self.named_parse.load(Ordering::SeqCst)
     }
 
     /// Round trips: extended-protocol syncs plus simple queries.
@@ -116,6 +122,10 @@ where
             let length = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
             let mut body = vec![0u8; length.saturating_sub(4)];
             client_read.read_exact(&mut body).await?;
+            // A Parse body starts with the statement name; empty means unnamed.
+            if header[0] == b'P' && body.first().is_some_and(|b| *b != 0) {
+                counts.named_parse.fetch_add(1, Ordering::SeqCst);
+            }
             server_write.write_all(&header).await?;
             server_write.write_all(&body).await?;
         }
