@@ -169,12 +169,23 @@ pub(crate) async fn find_many<C: GenericClient + Sync>(
 ) -> Result<Vec<DbRecord>, RustAuthError> {
     let table = resolve_table(schema, &query.model)?;
     params::check_where(table, &query.where_clauses)?;
+    query.limit = query.limit.map(clamp_rows);
+    query.offset = query.offset.map(clamp_rows);
     // Disabled joins add no output key, so they need not force the joined (id-grouped) path.
     query.joins.retain(|_, join| join.enabled);
     if query.joins.is_empty() {
         return runner(client, schema, table).find_many(query).await;
     }
     find_many_joined(client, schema, table, query).await
+}
+
+/// Clamps a LIMIT/OFFSET to `i64::MAX`.
+///
+/// The planner renders them as literals, and PostgreSQL reads those as `bigint`: a larger
+/// `usize` (callers pass `usize::MAX` to mean "no limit") failed with SQLSTATE 22003 instead of
+/// returning every row. No table holds more than `i64::MAX` rows, so clamping keeps the result.
+fn clamp_rows(rows: usize) -> usize {
+    rows.min(usize::try_from(i64::MAX).unwrap_or(usize::MAX))
 }
 
 /// Runs core's joined statement, with the base sort re-applied to the outer query.
@@ -364,6 +375,12 @@ mod tests {
             &Sort::new("created", SortDirection::Desc),
         );
         assert_eq!(sql.unwrap(), r#" ORDER BY "__base_1" DESC"#);
+    }
+
+    #[test]
+    fn page_sizes_beyond_bigint_are_clamped() {
+        assert_eq!(clamp_rows(usize::MAX) as u64, i64::MAX as u64);
+        assert_eq!(clamp_rows(7), 7);
     }
 
     #[test]

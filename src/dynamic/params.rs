@@ -141,9 +141,22 @@ fn value_kind(value: &DbValue) -> &'static str {
     }
 }
 
+/// The most parameters one PostgreSQL statement can carry.
+pub(crate) const MAX_PARAMS: usize = u16::MAX as usize;
+
 /// Binds a whole statement's parameters; errors name the table and the `$n` position,
 /// because a planned [`SqlParam`] no longer knows its column.
 pub(crate) fn bind_all(table: &str, params: &[SqlParam]) -> Result<Vec<Bound>, RustAuthError> {
+    // The wire protocol counts parameters in a u16; the driver would otherwise fail with a
+    // misleading "error parsing response from server: value too large to transmit".
+    if params.len() > MAX_PARAMS {
+        return Err(Error::Usage(format!(
+            "a statement on `{table}` needs {} parameters, more than the {MAX_PARAMS} PostgreSQL \
+             accepts; split the IN list",
+            params.len()
+        ))
+        .into());
+    }
     params
         .iter()
         .enumerate()
@@ -359,6 +372,21 @@ mod tests {
         );
         let json = DbValue::Json(serde_json::json!({"k": [nul]}));
         assert!(bind(&param(DbFieldType::Json, None, json)).is_err());
+    }
+
+    #[test]
+    fn statements_over_the_protocol_parameter_limit_are_a_clear_error() {
+        let params =
+            vec![
+                SqlParam::new(&DbField::new("id", DbFieldType::Number), DbValue::Number(1));
+                MAX_PARAMS + 1
+            ];
+        let err = bind_all("users", &params).unwrap_err().to_string();
+        assert!(
+            err.contains("65536 parameters") && err.contains("65535"),
+            "{err}"
+        );
+        assert_eq!(bind_all("users", &params[1..]).unwrap().len(), MAX_PARAMS);
     }
 
     #[test]

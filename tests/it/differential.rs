@@ -9,7 +9,7 @@ use rustauth_core::db::{
 use rustauth_tokio_postgres::RoutePolicy;
 
 use crate::fixtures::{
-    adapter, at, create_account, create_session, create_user, create_verification,
+    adapter, at, create_account, create_session, create_user, create_verification, dump,
 };
 use crate::support::TestDb;
 
@@ -421,31 +421,6 @@ pub async fn generated_corpus(a: &dyn DbAdapter) -> Vec<String> {
             update.where_clauses = clauses.clone();
             out.push(format!("update_many => {:?}", a.update_many(update).await));
         }
-    }
-    out
-}
-
-async fn dump(db: &TestDb) -> Vec<String> {
-    let client = db.client().await;
-    let mut out = Vec::new();
-    for table in [
-        "users",
-        "sessions",
-        "accounts",
-        "verifications",
-        "rate_limits",
-    ] {
-        let rows = client
-            .query(
-                &format!("SELECT to_jsonb(t)::text FROM {table} AS t ORDER BY 1"),
-                &[],
-            )
-            .await
-            .expect("dump");
-        out.extend(
-            rows.iter()
-                .map(|row| format!("{table}: {}", row.get::<_, String>(0))),
-        );
     }
     out
 }

@@ -1,8 +1,8 @@
 //! Adapters, schemas and records shared by the adapter test modules.
 
 use rustauth_core::db::{
-    AuthSchemaOptions, Create, DbAdapter, DbRecord, DbSchema, DbValue, RateLimitStorage,
-    auth_schema,
+    AuthSchemaOptions, Create, DbAdapter, DbField, DbFieldType, DbRecord, DbSchema, DbValue,
+    IdPolicy, RateLimitStorage, TableOptions, auth_schema,
 };
 use rustauth_tokio_postgres::{RoutePolicy, TokioPostgresAdapter, TokioPostgresConnection};
 use time::OffsetDateTime;
@@ -197,4 +197,103 @@ pub async fn backend_adapter(
     policy: RoutePolicy,
 ) -> TokioPostgresAdapter {
     TokioPostgresAdapter::with_policy(connection(&db.url, backend).await, default_schema(), policy)
+}
+
+/// RustAuth's default tables renamed to `<prefix>_users`, ... (so every table routes dynamic),
+/// with `user` built from `user` options (extra fields) and the given id policy.
+pub fn prefixed_schema(prefix: &str, id_policy: IdPolicy, user: TableOptions) -> DbSchema {
+    let named = |table: &str| TableOptions::default().with_name(format!("{prefix}_{table}"));
+    auth_schema(AuthSchemaOptions {
+        id_policy,
+        user: user.with_name(format!("{prefix}_users")),
+        session: named("sessions"),
+        account: named("accounts"),
+        verification: named("verifications"),
+        ..AuthSchemaOptions::default()
+    })
+}
+
+/// `app_*` tables whose `user` has plugin-style fields: `meta` (JSON), `tags` (string array)
+/// and `nums` (number array), all optional.
+pub fn extended_schema() -> DbSchema {
+    let user = TableOptions::default()
+        .with_field("meta", DbField::new("meta", DbFieldType::Json).optional())
+        .with_field(
+            "tags",
+            DbField::new("tags", DbFieldType::StringArray).optional(),
+        )
+        .with_field(
+            "nums",
+            DbField::new("nums", DbFieldType::NumberArray).optional(),
+        );
+    prefixed_schema("app", IdPolicy::default(), user)
+}
+
+/// An empty database migrated to `schema` through [`DbAdapter::run_migrations`], with an
+/// `Auto` adapter over it.
+pub async fn migrated(schema: DbSchema) -> (TestDb, TokioPostgresAdapter) {
+    let db = TestDb::empty().await;
+    let adapter = adapter_with(&db, schema.clone(), RoutePolicy::Auto).await;
+    adapter
+        .run_migrations(&schema)
+        .await
+        .expect("run_migrations");
+    (db, adapter)
+}
+
+/// A string value.
+pub fn s(value: &str) -> DbValue {
+    DbValue::String(value.to_owned())
+}
+
+/// A timestamp value, see [`at`].
+pub fn ts(seconds: i64) -> DbValue {
+    DbValue::Timestamp(at(seconds))
+}
+
+/// The string ids of `records`, in order.
+pub fn ids(records: &[DbRecord]) -> Vec<String> {
+    records
+        .iter()
+        .map(|record| match record.get("id") {
+            Some(DbValue::String(id)) => id.clone(),
+            other => panic!("id {other:?}"),
+        })
+        .collect()
+}
+
+/// Every row of the default tables as `table: json`, sorted: equal dumps mean equal contents.
+pub async fn dump(db: &TestDb) -> Vec<String> {
+    let client = db.client().await;
+    let mut out = Vec::new();
+    for table in [
+        "users",
+        "sessions",
+        "accounts",
+        "verifications",
+        "rate_limits",
+    ] {
+        let rows = client
+            .query(
+                &format!("SELECT to_jsonb(t)::text FROM {table} AS t ORDER BY 1"),
+                &[],
+            )
+            .await
+            .expect("dump");
+        out.extend(
+            rows.iter()
+                .map(|row| format!("{table}: {}", row.get::<_, String>(0))),
+        );
+    }
+    out
+}
+
+/// Whether a relation (possibly schema-qualified) exists.
+pub async fn table_exists(db: &TestDb, name: &str) -> bool {
+    db.client()
+        .await
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+        .await
+        .expect("to_regclass")
+        .get(0)
 }

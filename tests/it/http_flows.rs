@@ -157,17 +157,20 @@ async fn full_flow(auth: &RustAuth) {
 
 #[tokio::test]
 async fn sign_up_session_sign_in_sign_out_on_the_default_schema_run_typed() {
-    let db = TestDb::new().await;
-    let (auth, stores) = auth(&db, options(UserOptions::default())).await;
-    assert_eq!(
-        stores.adapter.route_report().route("user"),
-        Some(&TableRoute::Typed)
-    );
-    full_flow(&auth).await;
-    let (typed, dynamic) = stores.adapter.route_counts();
-    // Only sign-in's `find_one user … join account` has no typed statement.
-    assert!(typed >= 12, "typed {typed}, dynamic {dynamic}");
-    assert!(dynamic <= 2, "typed {typed}, dynamic {dynamic}");
+    for &backend in BACKENDS {
+        let db = TestDb::new().await;
+        let (auth, stores) = auth_on(&db, backend, options(UserOptions::default())).await;
+        let report = stores.adapter.route_report();
+        assert_eq!(report.route("user"), Some(&TableRoute::Typed));
+        full_flow(&auth).await;
+        let (typed, dynamic) = stores.adapter.route_counts();
+        // Only sign-in's `find_one user … join account` has no typed statement.
+        assert!(typed >= 12, "{backend:?}: typed {typed}, dynamic {dynamic}");
+        assert!(
+            dynamic <= 2,
+            "{backend:?}: typed {typed}, dynamic {dynamic}"
+        );
+    }
 }
 
 #[tokio::test]

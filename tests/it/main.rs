@@ -8,9 +8,14 @@
 
 mod contract;
 mod differential;
+mod dynamic;
 mod fixtures;
 mod harness_smoke;
+mod hostile;
 mod http_flows;
+mod ids;
+mod joins;
+mod migrate;
 mod pgbouncer;
 #[cfg(feature = "deadpool")]
 mod pool;
