@@ -71,7 +71,8 @@ impl ThrowawayPostgres {
                 .arg("-D")
                 .arg(&data)
                 .args(["-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"])
-                .arg("--locale=C"),
+                // Unicode-aware LOWER/ILIKE (RustAuth's insensitive mode), byte-order sorting.
+                .arg("--locale=C.UTF-8"),
         )?;
         if !out.status.success() {
             return Err(format!(
