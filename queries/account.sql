@@ -2,14 +2,12 @@
 
 --: AccountRow(access_token?, refresh_token?, id_token?, access_token_expires_at?, refresh_token_expires_at?, scope?, password?)
 
---! insert_account (id?, account_id?, provider_id?, user_id?, access_token?, refresh_token?, id_token?, access_token_expires_at?, refresh_token_expires_at?, scope?, password?, created_at?, updated_at?) : AccountRow
+--! insert_account (id?, account_id?, provider_id?, user_id?, access_token?, refresh_token?, id_token?, access_token_expires_at?, refresh_token_expires_at?, scope?, password?, created_at?, updated_at?)
 --- Inserts an account; absent columns are sent as NULL (no column has a default).
 INSERT INTO accounts (id, account_id, provider_id, user_id, access_token, refresh_token, id_token,
     access_token_expires_at, refresh_token_expires_at, scope, password, created_at, updated_at)
 VALUES (:id, :account_id, :provider_id, :user_id, :access_token, :refresh_token, :id_token,
-    :access_token_expires_at, :refresh_token_expires_at, :scope, :password, :created_at, :updated_at)
-RETURNING id, account_id, provider_id, user_id, access_token, refresh_token, id_token,
-    access_token_expires_at, refresh_token_expires_at, scope, password, created_at, updated_at;
+    :access_token_expires_at, :refresh_token_expires_at, :scope, :password, :created_at, :updated_at);
 
 --! find_account_by_id : AccountRow
 --- The account with this id, if any.
@@ -62,11 +60,9 @@ RETURNING id, account_id, provider_id, user_id, access_token, refresh_token, id_
     access_token_expires_at, refresh_token_expires_at, scope, password, created_at, updated_at;
 
 --! delete_account_by_id
---- Deletes the account with this id; returns how many rows went (0 or 1).
-WITH deleted AS (DELETE FROM accounts WHERE id = :id RETURNING 1)
-SELECT count(*) AS n FROM deleted;
+--- Deletes the account with this id.
+DELETE FROM accounts WHERE id = :id;
 
 --! delete_accounts_by_user_id
---- Deletes every account of a user; returns how many went.
-WITH deleted AS (DELETE FROM accounts WHERE user_id = :user_id RETURNING 1)
-SELECT count(*) AS n FROM deleted;
+--- Deletes every account of a user.
+DELETE FROM accounts WHERE user_id = :user_id;

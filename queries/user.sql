@@ -1,15 +1,15 @@
 -- Typed statements for the `users` table (logical model `user`).
--- Every statement returns rows so it runs as a prepared statement (execute-only statements
--- skip cornucopia's prepared path); every column list is explicit, in schema order.
+-- Every column list is explicit, in schema order. Execute-only statements (no RETURNING) run
+-- on the connection's prepared statement too: the runtime's client (src/typed/client.rs)
+-- prepares them once, so writes return rows only when the caller needs them.
 
 --: UserRow(image?)
 
---! insert_user (id?, name?, email?, email_verified?, image?, created_at?, updated_at?) : UserRow
+--! insert_user (id?, name?, email?, email_verified?, image?, created_at?, updated_at?)
 --- Inserts a user. Columns absent from the caller's data are sent as NULL, which is what
 --- omitting them does on this schema (no column has a default).
 INSERT INTO users (id, name, email, email_verified, image, created_at, updated_at)
-VALUES (:id, :name, :email, :email_verified, :image, :created_at, :updated_at)
-RETURNING id, name, email, email_verified, image, created_at, updated_at;
+VALUES (:id, :name, :email, :email_verified, :image, :created_at, :updated_at);
 
 --! find_user_by_id : UserRow
 --- The user with this id, if any.
@@ -61,6 +61,5 @@ WHERE id = :id
 RETURNING id, name, email, email_verified, image, created_at, updated_at;
 
 --! delete_user_by_id
---- Deletes the user with this id; returns how many rows went (0 or 1).
-WITH deleted AS (DELETE FROM users WHERE id = :id RETURNING 1)
-SELECT count(*) AS n FROM deleted;
+--- Deletes the user with this id.
+DELETE FROM users WHERE id = :id;

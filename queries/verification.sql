@@ -2,11 +2,10 @@
 
 --: VerificationRow()
 
---! insert_verification (id?, identifier?, value?, expires_at?, created_at?, updated_at?) : VerificationRow
+--! insert_verification (id?, identifier?, value?, expires_at?, created_at?, updated_at?)
 --- Inserts a verification; absent columns are sent as NULL (no column has a default).
 INSERT INTO verifications (id, identifier, value, expires_at, created_at, updated_at)
-VALUES (:id, :identifier, :value, :expires_at, :created_at, :updated_at)
-RETURNING id, identifier, value, expires_at, created_at, updated_at;
+VALUES (:id, :identifier, :value, :expires_at, :created_at, :updated_at);
 
 --! find_verification_by_identifier : VerificationRow
 --- One verification for this identifier, if any.
@@ -36,24 +35,17 @@ RETURNING id, identifier, value, expires_at, created_at, updated_at;
 
 --! delete_verification_by_identifier
 --- Deletes at most one verification for this identifier; returns how many went (0 or 1).
-WITH deleted AS (
-    DELETE FROM verifications
-    WHERE ctid IN (SELECT ctid FROM verifications WHERE identifier = :identifier LIMIT 1)
-    RETURNING 1
-)
-SELECT count(*) AS n FROM deleted;
+DELETE FROM verifications
+WHERE ctid IN (SELECT ctid FROM verifications WHERE identifier = :identifier LIMIT 1);
 
 --! delete_verifications_by_identifier_and_id
 --- Consumes a verification: exactly one concurrent caller sees 1.
-WITH deleted AS (DELETE FROM verifications WHERE identifier = :identifier AND id = :id RETURNING 1)
-SELECT count(*) AS n FROM deleted;
+DELETE FROM verifications WHERE identifier = :identifier AND id = :id;
 
 --! delete_verifications_by_identifier
---- Deletes every verification for this identifier; returns how many went.
-WITH deleted AS (DELETE FROM verifications WHERE identifier = :identifier RETURNING 1)
-SELECT count(*) AS n FROM deleted;
+--- Deletes every verification for this identifier.
+DELETE FROM verifications WHERE identifier = :identifier;
 
 --! delete_expired_verifications
---- Deletes every verification that expired before `now`; returns how many went.
-WITH deleted AS (DELETE FROM verifications WHERE expires_at < :now RETURNING 1)
-SELECT count(*) AS n FROM deleted;
+--- Deletes every verification that expired before `now`.
+DELETE FROM verifications WHERE expires_at < :now;

@@ -181,7 +181,7 @@ impl<'a> Router<'a> {
             let count = write::update_sessions_of_user(session, user_id, values)
                 .await
                 .map_err(pg)?;
-            return Ok(u64::try_from(count).unwrap_or(0));
+            return Ok(count);
         }
         self.served("update_many", &query.model, false);
         dynamic!(session, update_many(self.schema, query))
@@ -205,7 +205,7 @@ impl<'a> Router<'a> {
         {
             self.served("delete_many", &query.model, true);
             let count = write::delete(session, plan).await.map_err(pg)?;
-            return Ok(u64::try_from(count).unwrap_or(0));
+            return Ok(count);
         }
         self.served("delete_many", &query.model, false);
         dynamic!(session, delete_many(self.schema, query))

@@ -142,7 +142,11 @@ impl<const PREPARED: bool> GenericClient for Typed<'_, PREPARED> {
         if !PREPARED {
             return on_conn!(self.session.conn, execute_typed(self.sql, &typed(params)));
         }
-        on_conn!(self.session.conn, execute(query, params))
+        // cornucopia passes execute-only statements as text, which would be parsed again on
+        // every call; run them on the connection's prepared statement instead.
+        let _ = query;
+        let statement = self.prepared().await?;
+        on_conn!(self.session.conn, execute(&statement, params))
     }
 
     async fn query_one<T>(

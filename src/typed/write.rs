@@ -61,7 +61,6 @@ pub(crate) async fn insert(
                     &ts("created_at"),
                     &ts("updated_at"),
                 )
-                .one()
                 .await?);
         }
         Model::Session => {
@@ -77,7 +76,6 @@ pub(crate) async fn insert(
                     &t("user_agent"),
                     &t("user_id"),
                 )
-                .one()
                 .await?);
         }
         Model::Account => {
@@ -98,7 +96,6 @@ pub(crate) async fn insert(
                     &ts("created_at"),
                     &ts("updated_at"),
                 )
-                .one()
                 .await?);
         }
         Model::Verification => {
@@ -112,7 +109,6 @@ pub(crate) async fn insert(
                     &ts("created_at"),
                     &ts("updated_at"),
                 )
-                .one()
                 .await?);
         }
         Model::RateLimit => {}
@@ -124,6 +120,8 @@ pub(crate) async fn insert(
 #[derive(Debug)]
 pub(crate) enum UpdateOne<'t, 'q> {
     UserById(&'q str, Values<'t, 'q>),
+    /// Core's session refresh: exactly `expires_at` and `updated_at`, both set.
+    SessionExpiryByToken(&'q str, [time::OffsetDateTime; 2]),
     SessionByToken(&'q str, Values<'t, 'q>),
     AccountById(&'q str, Values<'t, 'q>),
     VerificationByIdentifierIdValue([&'q str; 3], Values<'t, 'q>),
@@ -139,7 +137,13 @@ pub(crate) fn plan_update<'t, 'q>(
     let values = data_values(table, &query.data, &["id"])?;
     Some(match model {
         Model::User => UpdateOne::UserById(eq_strings(clauses, ["id"])?[0], values),
-        Model::Session => UpdateOne::SessionByToken(eq_strings(clauses, ["token"])?[0], values),
+        Model::Session => {
+            let token = eq_strings(clauses, ["token"])?[0];
+            match session_expiry(&values) {
+                Some(instants) => UpdateOne::SessionExpiryByToken(token, instants),
+                None => UpdateOne::SessionByToken(token, values),
+            }
+        }
         Model::Account => UpdateOne::AccountById(eq_strings(clauses, ["id"])?[0], values),
         Model::Verification => UpdateOne::VerificationByIdentifierIdValue(
             eq_strings(clauses, ["identifier", "id", "value"])?,
@@ -147,6 +151,17 @@ pub(crate) fn plan_update<'t, 'q>(
         ),
         Model::RateLimit => return None,
     })
+}
+
+/// The new `expires_at` and `updated_at` when they are the whole SET list.
+fn session_expiry(values: &Values<'_, '_>) -> Option<[time::OffsetDateTime; 2]> {
+    if values.len() != 2 {
+        return None;
+    }
+    Some([
+        timestamp(values, "expires_at").value?,
+        timestamp(values, "updated_at").value?,
+    ])
 }
 
 /// Runs a planned single-row update; returns the full post-update row.
@@ -173,6 +188,12 @@ pub(crate) async fn update(
                 .await?)
             .map(Into::into)
         }
+        UpdateOne::SessionExpiryByToken(token, [expires_at, updated_at]) => with_statement!(
+            session,
+            session::update_session_expiry_by_token,
+            |stmt, db| stmt.bind(&db, &expires_at, &updated_at, &token).opt().await
+        )?
+        .map(Into::into),
         UpdateOne::SessionByToken(token, v) => {
             let (ex, tk, c, u, ip, ua, uid) = session_sets(&v);
             with_statement!(session, session::update_session_by_token, |stmt, db| stmt
@@ -291,14 +312,13 @@ pub(crate) async fn update_sessions_of_user(
     session: Session<'_>,
     user_id: &str,
     v: Values<'_, '_>,
-) -> Result<i64, tokio_postgres::Error> {
+) -> Result<u64, tokio_postgres::Error> {
     let (ex, tk, c, u, ip, ua, uid) = session_sets(&v);
     with_statement!(session, session::update_sessions_by_user_id, |stmt, db| {
         stmt.bind(
             &db, &ex.set, &ex.value, &tk.set, &tk.value, &c.set, &c.value, &u.set, &u.value,
             &ip.set, &ip.value, &ua.set, &ua.value, &uid.set, &uid.value, &user_id,
         )
-        .one()
         .await
     })
 }
@@ -359,68 +379,64 @@ pub(crate) fn plan_delete_many(model: Model, query: &DeleteMany) -> Option<Remov
 pub(crate) async fn delete(
     session: Session<'_>,
     removal: Removal<'_>,
-) -> Result<i64, tokio_postgres::Error> {
+) -> Result<u64, tokio_postgres::Error> {
     match removal {
         Removal::UserById(id) => {
             with_statement!(session, user::delete_user_by_id, |stmt, db| stmt
                 .bind(&db, &id)
-                .one()
                 .await)
         }
         Removal::SessionByToken(token) => {
             with_statement!(session, session::delete_session_by_token, |stmt, db| stmt
                 .bind(&db, &token)
-                .one()
                 .await)
         }
         Removal::SessionsByUserId(user_id) => {
             with_statement!(session, session::delete_sessions_by_user_id, |stmt, db| {
-                stmt.bind(&db, &user_id).one().await
+                stmt.bind(&db, &user_id).await
             })
         }
         Removal::ExpiredSessions(now) => {
             with_statement!(session, session::delete_expired_sessions, |stmt, db| stmt
                 .bind(&db, &now)
-                .one()
                 .await)
         }
         Removal::AccountById(id) => {
             with_statement!(session, account::delete_account_by_id, |stmt, db| stmt
                 .bind(&db, &id)
-                .one()
                 .await)
         }
         Removal::AccountsByUserId(user_id) => {
             with_statement!(session, account::delete_accounts_by_user_id, |stmt, db| {
-                stmt.bind(&db, &user_id).one().await
+                stmt.bind(&db, &user_id).await
             })
         }
         Removal::OneVerificationByIdentifier(identifier) => {
             with_statement!(
                 session,
                 verification::delete_verification_by_identifier,
-                |stmt, db| stmt.bind(&db, &identifier).one().await
+                |stmt, db| stmt.bind(&db, &identifier).await
             )
         }
         Removal::VerificationsByIdentifier(identifier) => {
             with_statement!(
                 session,
                 verification::delete_verifications_by_identifier,
-                |stmt, db| stmt.bind(&db, &identifier).one().await
+                |stmt, db| stmt.bind(&db, &identifier).await
             )
         }
         Removal::VerificationsByIdentifierAndId(identifier, id) => {
             with_statement!(
                 session,
                 verification::delete_verifications_by_identifier_and_id,
-                |stmt, db| stmt.bind(&db, &identifier, &id).one().await
+                |stmt, db| stmt.bind(&db, &identifier, &id).await
             )
         }
         Removal::ExpiredVerifications(now) => {
             with_statement!(
                 session,
                 verification::delete_expired_verifications,
-                |stmt, db| stmt.bind(&db, &now).one().await
+                |stmt, db| stmt.bind(&db, &now).await
             )
         }
     }

@@ -779,85 +779,11 @@ pub mod queries {
                 Ok(mapped)
             }
         }
-        pub struct I64Query<'c, 'a, 's, C: GenericClient, T, const N: usize> {
-            client: &'c C,
-            params: [&'a (dyn postgres_types::ToSql + Sync); N],
-            query: &'static str,
-            cached: Option<&'s tokio_postgres::Statement>,
-            extractor: fn(&tokio_postgres::Row) -> Result<i64, tokio_postgres::Error>,
-            mapper: fn(i64) -> T,
-        }
-        impl<'c, 'a, 's, C, T: 'c, const N: usize> I64Query<'c, 'a, 's, C, T, N>
-        where
-            C: GenericClient,
-        {
-            pub fn map<R>(self, mapper: fn(i64) -> R) -> I64Query<'c, 'a, 's, C, R, N> {
-                I64Query {
-                    client: self.client,
-                    params: self.params,
-                    query: self.query,
-                    cached: self.cached,
-                    extractor: self.extractor,
-                    mapper,
-                }
-            }
-            pub async fn one(self) -> Result<T, tokio_postgres::Error> {
-                let row = crate::typed::generated::client::async_::one(
-                    self.client,
-                    self.query,
-                    &self.params,
-                    self.cached,
-                )
-                .await?;
-                Ok((self.mapper)((self.extractor)(&row)?))
-            }
-            pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
-                self.iter().await?.try_collect().await
-            }
-            pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
-                let opt_row = crate::typed::generated::client::async_::opt(
-                    self.client,
-                    self.query,
-                    &self.params,
-                    self.cached,
-                )
-                .await?;
-                Ok(opt_row
-                    .map(|row| {
-                        let extracted = (self.extractor)(&row)?;
-                        Ok((self.mapper)(extracted))
-                    })
-                    .transpose()?)
-            }
-            pub async fn iter(
-                self,
-            ) -> Result<
-                impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
-                tokio_postgres::Error,
-            > {
-                let stream = crate::typed::generated::client::async_::raw(
-                    self.client,
-                    self.query,
-                    crate::typed::generated::slice_iter(&self.params),
-                    self.cached,
-                )
-                .await?;
-                let mapped = stream
-                    .map(move |res| {
-                        res.and_then(|row| {
-                            let extracted = (self.extractor)(&row)?;
-                            Ok((self.mapper)(extracted))
-                        })
-                    })
-                    .into_stream();
-                Ok(mapped)
-            }
-        }
         pub struct InsertAccountStmt(&'static str, Option<tokio_postgres::Statement>);
         /// Inserts an account; absent columns are sent as NULL (no column has a default).
         pub fn insert_account() -> InsertAccountStmt {
             InsertAccountStmt(
-                "INSERT INTO accounts (id, account_id, provider_id, user_id, access_token, refresh_token, id_token, access_token_expires_at, refresh_token_expires_at, scope, password, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id, account_id, provider_id, user_id, access_token, refresh_token, id_token, access_token_expires_at, refresh_token_expires_at, scope, password, created_at, updated_at",
+                "INSERT INTO accounts (id, account_id, provider_id, user_id, access_token, refresh_token, id_token, access_token_expires_at, refresh_token_expires_at, scope, password, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 None,
             )
         }
@@ -873,7 +799,7 @@ pub mod queries {
                 self.1 = Some(client.prepare(self.0).await?);
                 Ok(self)
             }
-            pub fn bind<
+            pub async fn bind<
                 'c,
                 'a,
                 's,
@@ -903,53 +829,32 @@ pub mod queries {
                 password: &'a Option<T9>,
                 created_at: &'a Option<time::OffsetDateTime>,
                 updated_at: &'a Option<time::OffsetDateTime>,
-            ) -> AccountRowQuery<'c, 'a, 's, C, AccountRow, 13> {
-                AccountRowQuery {
-            client,
-            params: [
-                id,
-                account_id,
-                provider_id,
-                user_id,
-                access_token,
-                refresh_token,
-                id_token,
-                access_token_expires_at,
-                refresh_token_expires_at,
-                scope,
-                password,
-                created_at,
-                updated_at,
-            ],
-            query: self.0,
-            cached: self.1.as_ref(),
-            extractor:
-                |row: &tokio_postgres::Row| -> Result<AccountRowBorrowed, tokio_postgres::Error> {
-                    Ok(AccountRowBorrowed {
-                        id: row.try_get(0)?,
-                        account_id: row.try_get(1)?,
-                        provider_id: row.try_get(2)?,
-                        user_id: row.try_get(3)?,
-                        access_token: row.try_get(4)?,
-                        refresh_token: row.try_get(5)?,
-                        id_token: row.try_get(6)?,
-                        access_token_expires_at: row.try_get(7)?,
-                        refresh_token_expires_at: row.try_get(8)?,
-                        scope: row.try_get(9)?,
-                        password: row.try_get(10)?,
-                        created_at: row.try_get(11)?,
-                        updated_at: row.try_get(12)?,
-                    })
-                },
-            mapper: |it| AccountRow::from(it),
-        }
+            ) -> Result<u64, tokio_postgres::Error> {
+                client
+                    .execute(
+                        self.0,
+                        &[
+                            id,
+                            account_id,
+                            provider_id,
+                            user_id,
+                            access_token,
+                            refresh_token,
+                            id_token,
+                            access_token_expires_at,
+                            refresh_token_expires_at,
+                            scope,
+                            password,
+                            created_at,
+                            updated_at,
+                        ],
+                    )
+                    .await
             }
         }
         impl<
-            'c,
             'a,
-            's,
-            C: GenericClient,
+            C: GenericClient + Send + Sync,
             T1: crate::typed::generated::StringSql,
             T2: crate::typed::generated::StringSql,
             T3: crate::typed::generated::StringSql,
@@ -961,20 +866,28 @@ pub mod queries {
             T9: crate::typed::generated::StringSql,
         >
             crate::typed::generated::client::async_::Params<
-                'c,
                 'a,
-                's,
+                'a,
+                'a,
                 InsertAccountParams<T1, T2, T3, T4, T5, T6, T7, T8, T9>,
-                AccountRowQuery<'c, 'a, 's, C, AccountRow, 13>,
+                std::pin::Pin<
+                    Box<
+                        dyn futures::Future<Output = Result<u64, tokio_postgres::Error>>
+                            + Send
+                            + 'a,
+                    >,
+                >,
                 C,
             > for InsertAccountStmt
         {
             fn params(
-                &'s self,
-                client: &'c C,
+                &'a self,
+                client: &'a C,
                 params: &'a InsertAccountParams<T1, T2, T3, T4, T5, T6, T7, T8, T9>,
-            ) -> AccountRowQuery<'c, 'a, 's, C, AccountRow, 13> {
-                self.bind(
+            ) -> std::pin::Pin<
+                Box<dyn futures::Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>,
+            > {
+                Box::pin(self.bind(
                     client,
                     &params.id,
                     &params.account_id,
@@ -989,7 +902,7 @@ pub mod queries {
                     &params.password,
                     &params.created_at,
                     &params.updated_at,
-                )
+                ))
             }
         }
         pub struct FindAccountByIdStmt(&'static str, Option<tokio_postgres::Statement>);
@@ -1469,12 +1382,9 @@ pub mod queries {
             }
         }
         pub struct DeleteAccountByIdStmt(&'static str, Option<tokio_postgres::Statement>);
-        /// Deletes the account with this id; returns how many rows went (0 or 1).
+        /// Deletes the account with this id.
         pub fn delete_account_by_id() -> DeleteAccountByIdStmt {
-            DeleteAccountByIdStmt(
-                "WITH deleted AS (DELETE FROM accounts WHERE id = $1 RETURNING 1) SELECT count(*) AS n FROM deleted",
-                None,
-            )
+            DeleteAccountByIdStmt("DELETE FROM accounts WHERE id = $1", None)
         }
         impl DeleteAccountByIdStmt {
             /// The statement's SQL text.
@@ -1488,28 +1398,24 @@ pub mod queries {
                 self.1 = Some(client.prepare(self.0).await?);
                 Ok(self)
             }
-            pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::typed::generated::StringSql>(
+            pub async fn bind<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::typed::generated::StringSql,
+            >(
                 &'s self,
                 client: &'c C,
                 id: &'a T1,
-            ) -> I64Query<'c, 'a, 's, C, i64, 1> {
-                I64Query {
-                    client,
-                    params: [id],
-                    query: self.0,
-                    cached: self.1.as_ref(),
-                    extractor: |row| Ok(row.try_get(0)?),
-                    mapper: |it| it,
-                }
+            ) -> Result<u64, tokio_postgres::Error> {
+                client.execute(self.0, &[id]).await
             }
         }
         pub struct DeleteAccountsByUserIdStmt(&'static str, Option<tokio_postgres::Statement>);
-        /// Deletes every account of a user; returns how many went.
+        /// Deletes every account of a user.
         pub fn delete_accounts_by_user_id() -> DeleteAccountsByUserIdStmt {
-            DeleteAccountsByUserIdStmt(
-                "WITH deleted AS (DELETE FROM accounts WHERE user_id = $1 RETURNING 1) SELECT count(*) AS n FROM deleted",
-                None,
-            )
+            DeleteAccountsByUserIdStmt("DELETE FROM accounts WHERE user_id = $1", None)
         }
         impl DeleteAccountsByUserIdStmt {
             /// The statement's SQL text.
@@ -1523,19 +1429,18 @@ pub mod queries {
                 self.1 = Some(client.prepare(self.0).await?);
                 Ok(self)
             }
-            pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::typed::generated::StringSql>(
+            pub async fn bind<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::typed::generated::StringSql,
+            >(
                 &'s self,
                 client: &'c C,
                 user_id: &'a T1,
-            ) -> I64Query<'c, 'a, 's, C, i64, 1> {
-                I64Query {
-                    client,
-                    params: [user_id],
-                    query: self.0,
-                    cached: self.1.as_ref(),
-                    extractor: |row| Ok(row.try_get(0)?),
-                    mapper: |it| it,
-                }
+            ) -> Result<u64, tokio_postgres::Error> {
+                client.execute(self.0, &[user_id]).await
             }
         }
     }
@@ -1784,6 +1689,12 @@ pub mod queries {
             pub offset: Option<i64>,
         }
         #[derive(Debug)]
+        pub struct UpdateSessionExpiryByTokenParams<T1: crate::typed::generated::StringSql> {
+            pub expires_at: time::OffsetDateTime,
+            pub updated_at: time::OffsetDateTime,
+            pub token: T1,
+        }
+        #[derive(Debug)]
         pub struct UpdateSessionByTokenParams<
             T1: crate::typed::generated::StringSql,
             T2: crate::typed::generated::StringSql,
@@ -1957,85 +1868,11 @@ pub mod queries {
                 Ok(mapped)
             }
         }
-        pub struct I64Query<'c, 'a, 's, C: GenericClient, T, const N: usize> {
-            client: &'c C,
-            params: [&'a (dyn postgres_types::ToSql + Sync); N],
-            query: &'static str,
-            cached: Option<&'s tokio_postgres::Statement>,
-            extractor: fn(&tokio_postgres::Row) -> Result<i64, tokio_postgres::Error>,
-            mapper: fn(i64) -> T,
-        }
-        impl<'c, 'a, 's, C, T: 'c, const N: usize> I64Query<'c, 'a, 's, C, T, N>
-        where
-            C: GenericClient,
-        {
-            pub fn map<R>(self, mapper: fn(i64) -> R) -> I64Query<'c, 'a, 's, C, R, N> {
-                I64Query {
-                    client: self.client,
-                    params: self.params,
-                    query: self.query,
-                    cached: self.cached,
-                    extractor: self.extractor,
-                    mapper,
-                }
-            }
-            pub async fn one(self) -> Result<T, tokio_postgres::Error> {
-                let row = crate::typed::generated::client::async_::one(
-                    self.client,
-                    self.query,
-                    &self.params,
-                    self.cached,
-                )
-                .await?;
-                Ok((self.mapper)((self.extractor)(&row)?))
-            }
-            pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
-                self.iter().await?.try_collect().await
-            }
-            pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
-                let opt_row = crate::typed::generated::client::async_::opt(
-                    self.client,
-                    self.query,
-                    &self.params,
-                    self.cached,
-                )
-                .await?;
-                Ok(opt_row
-                    .map(|row| {
-                        let extracted = (self.extractor)(&row)?;
-                        Ok((self.mapper)(extracted))
-                    })
-                    .transpose()?)
-            }
-            pub async fn iter(
-                self,
-            ) -> Result<
-                impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
-                tokio_postgres::Error,
-            > {
-                let stream = crate::typed::generated::client::async_::raw(
-                    self.client,
-                    self.query,
-                    crate::typed::generated::slice_iter(&self.params),
-                    self.cached,
-                )
-                .await?;
-                let mapped = stream
-                    .map(move |res| {
-                        res.and_then(|row| {
-                            let extracted = (self.extractor)(&row)?;
-                            Ok((self.mapper)(extracted))
-                        })
-                    })
-                    .into_stream();
-                Ok(mapped)
-            }
-        }
         pub struct InsertSessionStmt(&'static str, Option<tokio_postgres::Statement>);
         /// Inserts a session; absent columns are sent as NULL (no column has a default).
         pub fn insert_session() -> InsertSessionStmt {
             InsertSessionStmt(
-                "INSERT INTO sessions (id, expires_at, token, created_at, updated_at, ip_address, user_agent, user_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, expires_at, token, created_at, updated_at, ip_address, user_agent, user_id",
+                "INSERT INTO sessions (id, expires_at, token, created_at, updated_at, ip_address, user_agent, user_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 None,
             )
         }
@@ -2051,7 +1888,7 @@ pub mod queries {
                 self.1 = Some(client.prepare(self.0).await?);
                 Ok(self)
             }
-            pub fn bind<
+            pub async fn bind<
                 'c,
                 'a,
                 's,
@@ -2072,36 +1909,21 @@ pub mod queries {
                 ip_address: &'a Option<T3>,
                 user_agent: &'a Option<T4>,
                 user_id: &'a Option<T5>,
-            ) -> SessionRowQuery<'c, 'a, 's, C, SessionRow, 8> {
-                SessionRowQuery {
-            client,
-            params: [
-                id, expires_at, token, created_at, updated_at, ip_address, user_agent, user_id,
-            ],
-            query: self.0,
-            cached: self.1.as_ref(),
-            extractor:
-                |row: &tokio_postgres::Row| -> Result<SessionRowBorrowed, tokio_postgres::Error> {
-                    Ok(SessionRowBorrowed {
-                        id: row.try_get(0)?,
-                        expires_at: row.try_get(1)?,
-                        token: row.try_get(2)?,
-                        created_at: row.try_get(3)?,
-                        updated_at: row.try_get(4)?,
-                        ip_address: row.try_get(5)?,
-                        user_agent: row.try_get(6)?,
-                        user_id: row.try_get(7)?,
-                    })
-                },
-            mapper: |it| SessionRow::from(it),
-        }
+            ) -> Result<u64, tokio_postgres::Error> {
+                client
+                    .execute(
+                        self.0,
+                        &[
+                            id, expires_at, token, created_at, updated_at, ip_address, user_agent,
+                            user_id,
+                        ],
+                    )
+                    .await
             }
         }
         impl<
-            'c,
             'a,
-            's,
-            C: GenericClient,
+            C: GenericClient + Send + Sync,
             T1: crate::typed::generated::StringSql,
             T2: crate::typed::generated::StringSql,
             T3: crate::typed::generated::StringSql,
@@ -2109,20 +1931,28 @@ pub mod queries {
             T5: crate::typed::generated::StringSql,
         >
             crate::typed::generated::client::async_::Params<
-                'c,
                 'a,
-                's,
+                'a,
+                'a,
                 InsertSessionParams<T1, T2, T3, T4, T5>,
-                SessionRowQuery<'c, 'a, 's, C, SessionRow, 8>,
+                std::pin::Pin<
+                    Box<
+                        dyn futures::Future<Output = Result<u64, tokio_postgres::Error>>
+                            + Send
+                            + 'a,
+                    >,
+                >,
                 C,
             > for InsertSessionStmt
         {
             fn params(
-                &'s self,
-                client: &'c C,
+                &'a self,
+                client: &'a C,
                 params: &'a InsertSessionParams<T1, T2, T3, T4, T5>,
-            ) -> SessionRowQuery<'c, 'a, 's, C, SessionRow, 8> {
-                self.bind(
+            ) -> std::pin::Pin<
+                Box<dyn futures::Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>,
+            > {
+                Box::pin(self.bind(
                     client,
                     &params.id,
                     &params.expires_at,
@@ -2132,7 +1962,7 @@ pub mod queries {
                     &params.ip_address,
                     &params.user_agent,
                     &params.user_id,
-                )
+                ))
             }
         }
         pub struct FindSessionByTokenStmt(&'static str, Option<tokio_postgres::Statement>);
@@ -2421,6 +2251,78 @@ pub mod queries {
                 self.bind(client, &params.user_id, &params.limit, &params.offset)
             }
         }
+        pub struct UpdateSessionExpiryByTokenStmt(&'static str, Option<tokio_postgres::Statement>);
+        /// Session refresh, exactly as core sends it: new expiry and update time, by token.
+        pub fn update_session_expiry_by_token() -> UpdateSessionExpiryByTokenStmt {
+            UpdateSessionExpiryByTokenStmt(
+                "UPDATE sessions SET expires_at = $1, updated_at = $2 WHERE token = $3 RETURNING id, expires_at, token, created_at, updated_at, ip_address, user_agent, user_id",
+                None,
+            )
+        }
+        impl UpdateSessionExpiryByTokenStmt {
+            /// The statement's SQL text.
+            pub fn sql(&self) -> &'static str {
+                self.0
+            }
+            pub async fn prepare<'a, C: GenericClient>(
+                mut self,
+                client: &'a C,
+            ) -> Result<Self, tokio_postgres::Error> {
+                self.1 = Some(client.prepare(self.0).await?);
+                Ok(self)
+            }
+            pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::typed::generated::StringSql>(
+                &'s self,
+                client: &'c C,
+                expires_at: &'a time::OffsetDateTime,
+                updated_at: &'a time::OffsetDateTime,
+                token: &'a T1,
+            ) -> SessionRowQuery<'c, 'a, 's, C, SessionRow, 3> {
+                SessionRowQuery {
+            client,
+            params: [expires_at, updated_at, token],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor:
+                |row: &tokio_postgres::Row| -> Result<SessionRowBorrowed, tokio_postgres::Error> {
+                    Ok(SessionRowBorrowed {
+                        id: row.try_get(0)?,
+                        expires_at: row.try_get(1)?,
+                        token: row.try_get(2)?,
+                        created_at: row.try_get(3)?,
+                        updated_at: row.try_get(4)?,
+                        ip_address: row.try_get(5)?,
+                        user_agent: row.try_get(6)?,
+                        user_id: row.try_get(7)?,
+                    })
+                },
+            mapper: |it| SessionRow::from(it),
+        }
+            }
+        }
+        impl<'c, 'a, 's, C: GenericClient, T1: crate::typed::generated::StringSql>
+            crate::typed::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                UpdateSessionExpiryByTokenParams<T1>,
+                SessionRowQuery<'c, 'a, 's, C, SessionRow, 3>,
+                C,
+            > for UpdateSessionExpiryByTokenStmt
+        {
+            fn params(
+                &'s self,
+                client: &'c C,
+                params: &'a UpdateSessionExpiryByTokenParams<T1>,
+            ) -> SessionRowQuery<'c, 'a, 's, C, SessionRow, 3> {
+                self.bind(
+                    client,
+                    &params.expires_at,
+                    &params.updated_at,
+                    &params.token,
+                )
+            }
+        }
         pub struct UpdateSessionByTokenStmt(&'static str, Option<tokio_postgres::Statement>);
         /// Sets the flagged columns of the session with this token (session refresh) and returns it.
         pub fn update_session_by_token() -> UpdateSessionByTokenStmt {
@@ -2554,10 +2456,10 @@ pub mod queries {
             }
         }
         pub struct UpdateSessionsByUserIdStmt(&'static str, Option<tokio_postgres::Statement>);
-        /// Sets the flagged columns of every session of a user; returns how many changed.
+        /// Sets the flagged columns of every session of a user.
         pub fn update_sessions_by_user_id() -> UpdateSessionsByUserIdStmt {
             UpdateSessionsByUserIdStmt(
-                "WITH updated AS ( UPDATE sessions SET expires_at = CASE WHEN $1 THEN $2 ELSE expires_at END, token = CASE WHEN $3 THEN $4 ELSE token END, created_at = CASE WHEN $5 THEN $6 ELSE created_at END, updated_at = CASE WHEN $7 THEN $8 ELSE updated_at END, ip_address = CASE WHEN $9 THEN $10 ELSE ip_address END, user_agent = CASE WHEN $11 THEN $12 ELSE user_agent END, user_id = CASE WHEN $13 THEN $14 ELSE user_id END WHERE user_id = $15 RETURNING 1 ) SELECT count(*) AS n FROM updated",
+                "UPDATE sessions SET expires_at = CASE WHEN $1 THEN $2 ELSE expires_at END, token = CASE WHEN $3 THEN $4 ELSE token END, created_at = CASE WHEN $5 THEN $6 ELSE created_at END, updated_at = CASE WHEN $7 THEN $8 ELSE updated_at END, ip_address = CASE WHEN $9 THEN $10 ELSE ip_address END, user_agent = CASE WHEN $11 THEN $12 ELSE user_agent END, user_id = CASE WHEN $13 THEN $14 ELSE user_id END WHERE user_id = $15",
                 None,
             )
         }
@@ -2573,7 +2475,7 @@ pub mod queries {
                 self.1 = Some(client.prepare(self.0).await?);
                 Ok(self)
             }
-            pub fn bind<
+            pub async fn bind<
                 'c,
                 'a,
                 's,
@@ -2601,38 +2503,34 @@ pub mod queries {
                 set_user_id: &'a bool,
                 user_id: &'a Option<T4>,
                 where_user_id: &'a T5,
-            ) -> I64Query<'c, 'a, 's, C, i64, 15> {
-                I64Query {
-                    client,
-                    params: [
-                        set_expires_at,
-                        expires_at,
-                        set_token,
-                        token,
-                        set_created_at,
-                        created_at,
-                        set_updated_at,
-                        updated_at,
-                        set_ip_address,
-                        ip_address,
-                        set_user_agent,
-                        user_agent,
-                        set_user_id,
-                        user_id,
-                        where_user_id,
-                    ],
-                    query: self.0,
-                    cached: self.1.as_ref(),
-                    extractor: |row| Ok(row.try_get(0)?),
-                    mapper: |it| it,
-                }
+            ) -> Result<u64, tokio_postgres::Error> {
+                client
+                    .execute(
+                        self.0,
+                        &[
+                            set_expires_at,
+                            expires_at,
+                            set_token,
+                            token,
+                            set_created_at,
+                            created_at,
+                            set_updated_at,
+                            updated_at,
+                            set_ip_address,
+                            ip_address,
+                            set_user_agent,
+                            user_agent,
+                            set_user_id,
+                            user_id,
+                            where_user_id,
+                        ],
+                    )
+                    .await
             }
         }
         impl<
-            'c,
             'a,
-            's,
-            C: GenericClient,
+            C: GenericClient + Send + Sync,
             T1: crate::typed::generated::StringSql,
             T2: crate::typed::generated::StringSql,
             T3: crate::typed::generated::StringSql,
@@ -2640,20 +2538,28 @@ pub mod queries {
             T5: crate::typed::generated::StringSql,
         >
             crate::typed::generated::client::async_::Params<
-                'c,
                 'a,
-                's,
+                'a,
+                'a,
                 UpdateSessionsByUserIdParams<T1, T2, T3, T4, T5>,
-                I64Query<'c, 'a, 's, C, i64, 15>,
+                std::pin::Pin<
+                    Box<
+                        dyn futures::Future<Output = Result<u64, tokio_postgres::Error>>
+                            + Send
+                            + 'a,
+                    >,
+                >,
                 C,
             > for UpdateSessionsByUserIdStmt
         {
             fn params(
-                &'s self,
-                client: &'c C,
+                &'a self,
+                client: &'a C,
                 params: &'a UpdateSessionsByUserIdParams<T1, T2, T3, T4, T5>,
-            ) -> I64Query<'c, 'a, 's, C, i64, 15> {
-                self.bind(
+            ) -> std::pin::Pin<
+                Box<dyn futures::Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>,
+            > {
+                Box::pin(self.bind(
                     client,
                     &params.set_expires_at,
                     &params.expires_at,
@@ -2670,16 +2576,13 @@ pub mod queries {
                     &params.set_user_id,
                     &params.user_id,
                     &params.where_user_id,
-                )
+                ))
             }
         }
         pub struct DeleteSessionByTokenStmt(&'static str, Option<tokio_postgres::Statement>);
-        /// Deletes the session with this token (sign-out); returns how many rows went (0 or 1).
+        /// Deletes the session with this token (sign-out); at most one row, since tokens are unique.
         pub fn delete_session_by_token() -> DeleteSessionByTokenStmt {
-            DeleteSessionByTokenStmt(
-                "WITH deleted AS (DELETE FROM sessions WHERE token = $1 RETURNING 1) SELECT count(*) AS n FROM deleted",
-                None,
-            )
+            DeleteSessionByTokenStmt("DELETE FROM sessions WHERE token = $1", None)
         }
         impl DeleteSessionByTokenStmt {
             /// The statement's SQL text.
@@ -2693,28 +2596,24 @@ pub mod queries {
                 self.1 = Some(client.prepare(self.0).await?);
                 Ok(self)
             }
-            pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::typed::generated::StringSql>(
+            pub async fn bind<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::typed::generated::StringSql,
+            >(
                 &'s self,
                 client: &'c C,
                 token: &'a T1,
-            ) -> I64Query<'c, 'a, 's, C, i64, 1> {
-                I64Query {
-                    client,
-                    params: [token],
-                    query: self.0,
-                    cached: self.1.as_ref(),
-                    extractor: |row| Ok(row.try_get(0)?),
-                    mapper: |it| it,
-                }
+            ) -> Result<u64, tokio_postgres::Error> {
+                client.execute(self.0, &[token]).await
             }
         }
         pub struct DeleteSessionsByUserIdStmt(&'static str, Option<tokio_postgres::Statement>);
-        /// Deletes every session of a user; returns how many went.
+        /// Deletes every session of a user.
         pub fn delete_sessions_by_user_id() -> DeleteSessionsByUserIdStmt {
-            DeleteSessionsByUserIdStmt(
-                "WITH deleted AS (DELETE FROM sessions WHERE user_id = $1 RETURNING 1) SELECT count(*) AS n FROM deleted",
-                None,
-            )
+            DeleteSessionsByUserIdStmt("DELETE FROM sessions WHERE user_id = $1", None)
         }
         impl DeleteSessionsByUserIdStmt {
             /// The statement's SQL text.
@@ -2728,28 +2627,24 @@ pub mod queries {
                 self.1 = Some(client.prepare(self.0).await?);
                 Ok(self)
             }
-            pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::typed::generated::StringSql>(
+            pub async fn bind<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::typed::generated::StringSql,
+            >(
                 &'s self,
                 client: &'c C,
                 user_id: &'a T1,
-            ) -> I64Query<'c, 'a, 's, C, i64, 1> {
-                I64Query {
-                    client,
-                    params: [user_id],
-                    query: self.0,
-                    cached: self.1.as_ref(),
-                    extractor: |row| Ok(row.try_get(0)?),
-                    mapper: |it| it,
-                }
+            ) -> Result<u64, tokio_postgres::Error> {
+                client.execute(self.0, &[user_id]).await
             }
         }
         pub struct DeleteExpiredSessionsStmt(&'static str, Option<tokio_postgres::Statement>);
-        /// Deletes every session that expired before `now`; returns how many went.
+        /// Deletes every session that expired before `now`.
         pub fn delete_expired_sessions() -> DeleteExpiredSessionsStmt {
-            DeleteExpiredSessionsStmt(
-                "WITH deleted AS (DELETE FROM sessions WHERE expires_at < $1 RETURNING 1) SELECT count(*) AS n FROM deleted",
-                None,
-            )
+            DeleteExpiredSessionsStmt("DELETE FROM sessions WHERE expires_at < $1", None)
         }
         impl DeleteExpiredSessionsStmt {
             /// The statement's SQL text.
@@ -2763,19 +2658,12 @@ pub mod queries {
                 self.1 = Some(client.prepare(self.0).await?);
                 Ok(self)
             }
-            pub fn bind<'c, 'a, 's, C: GenericClient>(
+            pub async fn bind<'c, 'a, 's, C: GenericClient>(
                 &'s self,
                 client: &'c C,
                 now: &'a time::OffsetDateTime,
-            ) -> I64Query<'c, 'a, 's, C, i64, 1> {
-                I64Query {
-                    client,
-                    params: [now],
-                    query: self.0,
-                    cached: self.1.as_ref(),
-                    extractor: |row| Ok(row.try_get(0)?),
-                    mapper: |it| it,
-                }
+            ) -> Result<u64, tokio_postgres::Error> {
+                client.execute(self.0, &[now]).await
             }
         }
     }
@@ -3032,7 +2920,7 @@ pub mod queries {
         /// omitting them does on this schema (no column has a default).
         pub fn insert_user() -> InsertUserStmt {
             InsertUserStmt(
-                "INSERT INTO users (id, name, email, email_verified, image, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, name, email, email_verified, image, created_at, updated_at",
+                "INSERT INTO users (id, name, email, email_verified, image, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 None,
             )
         }
@@ -3048,7 +2936,7 @@ pub mod queries {
                 self.1 = Some(client.prepare(self.0).await?);
                 Ok(self)
             }
-            pub fn bind<
+            pub async fn bind<
                 'c,
                 'a,
                 's,
@@ -3067,61 +2955,54 @@ pub mod queries {
                 image: &'a Option<T4>,
                 created_at: &'a Option<time::OffsetDateTime>,
                 updated_at: &'a Option<time::OffsetDateTime>,
-            ) -> UserRowQuery<'c, 'a, 's, C, UserRow, 7> {
-                UserRowQuery {
-            client,
-            params: [
-                id,
-                name,
-                email,
-                email_verified,
-                image,
-                created_at,
-                updated_at,
-            ],
-            query: self.0,
-            cached: self.1.as_ref(),
-            extractor:
-                |row: &tokio_postgres::Row| -> Result<UserRowBorrowed, tokio_postgres::Error> {
-                    Ok(UserRowBorrowed {
-                        id: row.try_get(0)?,
-                        name: row.try_get(1)?,
-                        email: row.try_get(2)?,
-                        email_verified: row.try_get(3)?,
-                        image: row.try_get(4)?,
-                        created_at: row.try_get(5)?,
-                        updated_at: row.try_get(6)?,
-                    })
-                },
-            mapper: |it| UserRow::from(it),
-        }
+            ) -> Result<u64, tokio_postgres::Error> {
+                client
+                    .execute(
+                        self.0,
+                        &[
+                            id,
+                            name,
+                            email,
+                            email_verified,
+                            image,
+                            created_at,
+                            updated_at,
+                        ],
+                    )
+                    .await
             }
         }
         impl<
-            'c,
             'a,
-            's,
-            C: GenericClient,
+            C: GenericClient + Send + Sync,
             T1: crate::typed::generated::StringSql,
             T2: crate::typed::generated::StringSql,
             T3: crate::typed::generated::StringSql,
             T4: crate::typed::generated::StringSql,
         >
             crate::typed::generated::client::async_::Params<
-                'c,
                 'a,
-                's,
+                'a,
+                'a,
                 InsertUserParams<T1, T2, T3, T4>,
-                UserRowQuery<'c, 'a, 's, C, UserRow, 7>,
+                std::pin::Pin<
+                    Box<
+                        dyn futures::Future<Output = Result<u64, tokio_postgres::Error>>
+                            + Send
+                            + 'a,
+                    >,
+                >,
                 C,
             > for InsertUserStmt
         {
             fn params(
-                &'s self,
-                client: &'c C,
+                &'a self,
+                client: &'a C,
                 params: &'a InsertUserParams<T1, T2, T3, T4>,
-            ) -> UserRowQuery<'c, 'a, 's, C, UserRow, 7> {
-                self.bind(
+            ) -> std::pin::Pin<
+                Box<dyn futures::Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>,
+            > {
+                Box::pin(self.bind(
                     client,
                     &params.id,
                     &params.name,
@@ -3130,7 +3011,7 @@ pub mod queries {
                     &params.image,
                     &params.created_at,
                     &params.updated_at,
-                )
+                ))
             }
         }
         pub struct FindUserByIdStmt(&'static str, Option<tokio_postgres::Statement>);
@@ -3576,12 +3457,9 @@ pub mod queries {
             }
         }
         pub struct DeleteUserByIdStmt(&'static str, Option<tokio_postgres::Statement>);
-        /// Deletes the user with this id; returns how many rows went (0 or 1).
+        /// Deletes the user with this id.
         pub fn delete_user_by_id() -> DeleteUserByIdStmt {
-            DeleteUserByIdStmt(
-                "WITH deleted AS (DELETE FROM users WHERE id = $1 RETURNING 1) SELECT count(*) AS n FROM deleted",
-                None,
-            )
+            DeleteUserByIdStmt("DELETE FROM users WHERE id = $1", None)
         }
         impl DeleteUserByIdStmt {
             /// The statement's SQL text.
@@ -3595,19 +3473,18 @@ pub mod queries {
                 self.1 = Some(client.prepare(self.0).await?);
                 Ok(self)
             }
-            pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::typed::generated::StringSql>(
+            pub async fn bind<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::typed::generated::StringSql,
+            >(
                 &'s self,
                 client: &'c C,
                 id: &'a T1,
-            ) -> I64Query<'c, 'a, 's, C, i64, 1> {
-                I64Query {
-                    client,
-                    params: [id],
-                    query: self.0,
-                    cached: self.1.as_ref(),
-                    extractor: |row| Ok(row.try_get(0)?),
-                    mapper: |it| it,
-                }
+            ) -> Result<u64, tokio_postgres::Error> {
+                client.execute(self.0, &[id]).await
             }
         }
     }
@@ -3782,85 +3659,11 @@ pub mod queries {
                 Ok(mapped)
             }
         }
-        pub struct I64Query<'c, 'a, 's, C: GenericClient, T, const N: usize> {
-            client: &'c C,
-            params: [&'a (dyn postgres_types::ToSql + Sync); N],
-            query: &'static str,
-            cached: Option<&'s tokio_postgres::Statement>,
-            extractor: fn(&tokio_postgres::Row) -> Result<i64, tokio_postgres::Error>,
-            mapper: fn(i64) -> T,
-        }
-        impl<'c, 'a, 's, C, T: 'c, const N: usize> I64Query<'c, 'a, 's, C, T, N>
-        where
-            C: GenericClient,
-        {
-            pub fn map<R>(self, mapper: fn(i64) -> R) -> I64Query<'c, 'a, 's, C, R, N> {
-                I64Query {
-                    client: self.client,
-                    params: self.params,
-                    query: self.query,
-                    cached: self.cached,
-                    extractor: self.extractor,
-                    mapper,
-                }
-            }
-            pub async fn one(self) -> Result<T, tokio_postgres::Error> {
-                let row = crate::typed::generated::client::async_::one(
-                    self.client,
-                    self.query,
-                    &self.params,
-                    self.cached,
-                )
-                .await?;
-                Ok((self.mapper)((self.extractor)(&row)?))
-            }
-            pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
-                self.iter().await?.try_collect().await
-            }
-            pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
-                let opt_row = crate::typed::generated::client::async_::opt(
-                    self.client,
-                    self.query,
-                    &self.params,
-                    self.cached,
-                )
-                .await?;
-                Ok(opt_row
-                    .map(|row| {
-                        let extracted = (self.extractor)(&row)?;
-                        Ok((self.mapper)(extracted))
-                    })
-                    .transpose()?)
-            }
-            pub async fn iter(
-                self,
-            ) -> Result<
-                impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
-                tokio_postgres::Error,
-            > {
-                let stream = crate::typed::generated::client::async_::raw(
-                    self.client,
-                    self.query,
-                    crate::typed::generated::slice_iter(&self.params),
-                    self.cached,
-                )
-                .await?;
-                let mapped = stream
-                    .map(move |res| {
-                        res.and_then(|row| {
-                            let extracted = (self.extractor)(&row)?;
-                            Ok((self.mapper)(extracted))
-                        })
-                    })
-                    .into_stream();
-                Ok(mapped)
-            }
-        }
         pub struct InsertVerificationStmt(&'static str, Option<tokio_postgres::Statement>);
         /// Inserts a verification; absent columns are sent as NULL (no column has a default).
         pub fn insert_verification() -> InsertVerificationStmt {
             InsertVerificationStmt(
-                "INSERT INTO verifications (id, identifier, value, expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, identifier, value, expires_at, created_at, updated_at",
+                "INSERT INTO verifications (id, identifier, value, expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
                 None,
             )
         }
@@ -3876,7 +3679,7 @@ pub mod queries {
                 self.1 = Some(client.prepare(self.0).await?);
                 Ok(self)
             }
-            pub fn bind<
+            pub async fn bind<
                 'c,
                 'a,
                 's,
@@ -3893,52 +3696,45 @@ pub mod queries {
                 expires_at: &'a Option<time::OffsetDateTime>,
                 created_at: &'a Option<time::OffsetDateTime>,
                 updated_at: &'a Option<time::OffsetDateTime>,
-            ) -> VerificationRowQuery<'c, 'a, 's, C, VerificationRow, 6> {
-                VerificationRowQuery {
-            client,
-            params: [id, identifier, value, expires_at, created_at, updated_at],
-            query: self.0,
-            cached: self.1.as_ref(),
-            extractor: |
-                row: &tokio_postgres::Row,
-            | -> Result<VerificationRowBorrowed, tokio_postgres::Error> {
-                Ok(VerificationRowBorrowed {
-                    id: row.try_get(0)?,
-                    identifier: row.try_get(1)?,
-                    value: row.try_get(2)?,
-                    expires_at: row.try_get(3)?,
-                    created_at: row.try_get(4)?,
-                    updated_at: row.try_get(5)?,
-                })
-            },
-            mapper: |it| VerificationRow::from(it),
-        }
+            ) -> Result<u64, tokio_postgres::Error> {
+                client
+                    .execute(
+                        self.0,
+                        &[id, identifier, value, expires_at, created_at, updated_at],
+                    )
+                    .await
             }
         }
         impl<
-            'c,
             'a,
-            's,
-            C: GenericClient,
+            C: GenericClient + Send + Sync,
             T1: crate::typed::generated::StringSql,
             T2: crate::typed::generated::StringSql,
             T3: crate::typed::generated::StringSql,
         >
             crate::typed::generated::client::async_::Params<
-                'c,
                 'a,
-                's,
+                'a,
+                'a,
                 InsertVerificationParams<T1, T2, T3>,
-                VerificationRowQuery<'c, 'a, 's, C, VerificationRow, 6>,
+                std::pin::Pin<
+                    Box<
+                        dyn futures::Future<Output = Result<u64, tokio_postgres::Error>>
+                            + Send
+                            + 'a,
+                    >,
+                >,
                 C,
             > for InsertVerificationStmt
         {
             fn params(
-                &'s self,
-                client: &'c C,
+                &'a self,
+                client: &'a C,
                 params: &'a InsertVerificationParams<T1, T2, T3>,
-            ) -> VerificationRowQuery<'c, 'a, 's, C, VerificationRow, 6> {
-                self.bind(
+            ) -> std::pin::Pin<
+                Box<dyn futures::Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>,
+            > {
+                Box::pin(self.bind(
                     client,
                     &params.id,
                     &params.identifier,
@@ -3946,7 +3742,7 @@ pub mod queries {
                     &params.expires_at,
                     &params.created_at,
                     &params.updated_at,
-                )
+                ))
             }
         }
         pub struct FindVerificationByIdentifierStmt(
@@ -4204,7 +4000,7 @@ pub mod queries {
         /// Deletes at most one verification for this identifier; returns how many went (0 or 1).
         pub fn delete_verification_by_identifier() -> DeleteVerificationByIdentifierStmt {
             DeleteVerificationByIdentifierStmt(
-                "WITH deleted AS ( DELETE FROM verifications WHERE ctid IN (SELECT ctid FROM verifications WHERE identifier = $1 LIMIT 1) RETURNING 1 ) SELECT count(*) AS n FROM deleted",
+                "DELETE FROM verifications WHERE ctid IN (SELECT ctid FROM verifications WHERE identifier = $1 LIMIT 1)",
                 None,
             )
         }
@@ -4220,19 +4016,18 @@ pub mod queries {
                 self.1 = Some(client.prepare(self.0).await?);
                 Ok(self)
             }
-            pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::typed::generated::StringSql>(
+            pub async fn bind<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::typed::generated::StringSql,
+            >(
                 &'s self,
                 client: &'c C,
                 identifier: &'a T1,
-            ) -> I64Query<'c, 'a, 's, C, i64, 1> {
-                I64Query {
-                    client,
-                    params: [identifier],
-                    query: self.0,
-                    cached: self.1.as_ref(),
-                    extractor: |row| Ok(row.try_get(0)?),
-                    mapper: |it| it,
-                }
+            ) -> Result<u64, tokio_postgres::Error> {
+                client.execute(self.0, &[identifier]).await
             }
         }
         pub struct DeleteVerificationsByIdentifierAndIdStmt(
@@ -4243,7 +4038,7 @@ pub mod queries {
         pub fn delete_verifications_by_identifier_and_id()
         -> DeleteVerificationsByIdentifierAndIdStmt {
             DeleteVerificationsByIdentifierAndIdStmt(
-                "WITH deleted AS (DELETE FROM verifications WHERE identifier = $1 AND id = $2 RETURNING 1) SELECT count(*) AS n FROM deleted",
+                "DELETE FROM verifications WHERE identifier = $1 AND id = $2",
                 None,
             )
         }
@@ -4259,7 +4054,7 @@ pub mod queries {
                 self.1 = Some(client.prepare(self.0).await?);
                 Ok(self)
             }
-            pub fn bind<
+            pub async fn bind<
                 'c,
                 'a,
                 's,
@@ -4271,50 +4066,49 @@ pub mod queries {
                 client: &'c C,
                 identifier: &'a T1,
                 id: &'a T2,
-            ) -> I64Query<'c, 'a, 's, C, i64, 2> {
-                I64Query {
-                    client,
-                    params: [identifier, id],
-                    query: self.0,
-                    cached: self.1.as_ref(),
-                    extractor: |row| Ok(row.try_get(0)?),
-                    mapper: |it| it,
-                }
+            ) -> Result<u64, tokio_postgres::Error> {
+                client.execute(self.0, &[identifier, id]).await
             }
         }
         impl<
-            'c,
             'a,
-            's,
-            C: GenericClient,
+            C: GenericClient + Send + Sync,
             T1: crate::typed::generated::StringSql,
             T2: crate::typed::generated::StringSql,
         >
             crate::typed::generated::client::async_::Params<
-                'c,
                 'a,
-                's,
+                'a,
+                'a,
                 DeleteVerificationsByIdentifierAndIdParams<T1, T2>,
-                I64Query<'c, 'a, 's, C, i64, 2>,
+                std::pin::Pin<
+                    Box<
+                        dyn futures::Future<Output = Result<u64, tokio_postgres::Error>>
+                            + Send
+                            + 'a,
+                    >,
+                >,
                 C,
             > for DeleteVerificationsByIdentifierAndIdStmt
         {
             fn params(
-                &'s self,
-                client: &'c C,
+                &'a self,
+                client: &'a C,
                 params: &'a DeleteVerificationsByIdentifierAndIdParams<T1, T2>,
-            ) -> I64Query<'c, 'a, 's, C, i64, 2> {
-                self.bind(client, &params.identifier, &params.id)
+            ) -> std::pin::Pin<
+                Box<dyn futures::Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>,
+            > {
+                Box::pin(self.bind(client, &params.identifier, &params.id))
             }
         }
         pub struct DeleteVerificationsByIdentifierStmt(
             &'static str,
             Option<tokio_postgres::Statement>,
         );
-        /// Deletes every verification for this identifier; returns how many went.
+        /// Deletes every verification for this identifier.
         pub fn delete_verifications_by_identifier() -> DeleteVerificationsByIdentifierStmt {
             DeleteVerificationsByIdentifierStmt(
-                "WITH deleted AS (DELETE FROM verifications WHERE identifier = $1 RETURNING 1) SELECT count(*) AS n FROM deleted",
+                "DELETE FROM verifications WHERE identifier = $1",
                 None,
             )
         }
@@ -4330,28 +4124,24 @@ pub mod queries {
                 self.1 = Some(client.prepare(self.0).await?);
                 Ok(self)
             }
-            pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::typed::generated::StringSql>(
+            pub async fn bind<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::typed::generated::StringSql,
+            >(
                 &'s self,
                 client: &'c C,
                 identifier: &'a T1,
-            ) -> I64Query<'c, 'a, 's, C, i64, 1> {
-                I64Query {
-                    client,
-                    params: [identifier],
-                    query: self.0,
-                    cached: self.1.as_ref(),
-                    extractor: |row| Ok(row.try_get(0)?),
-                    mapper: |it| it,
-                }
+            ) -> Result<u64, tokio_postgres::Error> {
+                client.execute(self.0, &[identifier]).await
             }
         }
         pub struct DeleteExpiredVerificationsStmt(&'static str, Option<tokio_postgres::Statement>);
-        /// Deletes every verification that expired before `now`; returns how many went.
+        /// Deletes every verification that expired before `now`.
         pub fn delete_expired_verifications() -> DeleteExpiredVerificationsStmt {
-            DeleteExpiredVerificationsStmt(
-                "WITH deleted AS (DELETE FROM verifications WHERE expires_at < $1 RETURNING 1) SELECT count(*) AS n FROM deleted",
-                None,
-            )
+            DeleteExpiredVerificationsStmt("DELETE FROM verifications WHERE expires_at < $1", None)
         }
         impl DeleteExpiredVerificationsStmt {
             /// The statement's SQL text.
@@ -4365,19 +4155,12 @@ pub mod queries {
                 self.1 = Some(client.prepare(self.0).await?);
                 Ok(self)
             }
-            pub fn bind<'c, 'a, 's, C: GenericClient>(
+            pub async fn bind<'c, 'a, 's, C: GenericClient>(
                 &'s self,
                 client: &'c C,
                 now: &'a time::OffsetDateTime,
-            ) -> I64Query<'c, 'a, 's, C, i64, 1> {
-                I64Query {
-                    client,
-                    params: [now],
-                    query: self.0,
-                    cached: self.1.as_ref(),
-                    extractor: |row| Ok(row.try_get(0)?),
-                    mapper: |it| it,
-                }
+            ) -> Result<u64, tokio_postgres::Error> {
+                client.execute(self.0, &[now]).await
             }
         }
     }
