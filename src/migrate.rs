@@ -281,7 +281,11 @@ pub(crate) async fn apply_in<C: GenericClient + Sync>(
 ) -> Result<(), RustAuthError> {
     let plan = plan(tx, schema).await?;
     ensure_executable_migration_plan(&plan)?;
-    let mut executor = PgExecutor::new(tx, "schema migration");
+    let db = crate::dynamic::Db {
+        client: tx,
+        statements: None,
+    };
+    let mut executor = PgExecutor::new(db, "schema migration");
     execute_schema_migration_plan(&mut executor, &plan).await?;
     Ok(())
 }

@@ -21,8 +21,14 @@ use crate::typed::{self, Model, read, write};
 macro_rules! dynamic {
     ($session:expr, $op:ident($($arg:expr),*)) => {
         match $session.conn {
-            Conn::Client(client) => dynamic::$op(client, $($arg),*).await,
-            Conn::Transaction(transaction) => dynamic::$op(transaction, $($arg),*).await,
+            Conn::Client(client) => {
+                let db = dynamic::Db { client, statements: $session.dynamic_statements() };
+                dynamic::$op(db, $($arg),*).await
+            }
+            Conn::Transaction(transaction) => {
+                let db = dynamic::Db { client: transaction, statements: $session.dynamic_statements() };
+                dynamic::$op(db, $($arg),*).await
+            }
         }
     };
 }

@@ -1,11 +1,13 @@
 //! The dynamic fallback path: any query shape, any table, planned by rustauth-core.
 //!
 //! SQL text comes only from core's planner (`SqlAdapterRunner` and the statement planners in
-//! `rustauth_core::db::sql`); this module only executes it. Every statement is sent with
-//! `query_typed`/`execute_typed`: an unnamed statement whose parameter types are given
-//! explicitly (see [`params`]), so each call is one round trip, leaves no prepared statement on
-//! the server and needs no cache (the planner's SQL varies with IN-list sizes and literal
-//! LIMIT/OFFSET, so a text-keyed cache would grow without bound).
+//! `rustauth_core::db::sql`); this module only executes it. A statement is sent with
+//! `query_typed`/`execute_typed`: unnamed, with parameter types given explicitly (see
+//! [`params`]), one round trip, nothing left on the server. On a single client in
+//! `StatementMode::Prepared`, SQL that repeats is prepared once under a name and reused
+//! ([`statements`]: admitted on its second sighting, at most 128 per connection), since the
+//! planner's SQL varies with IN-list sizes and literal LIMIT/OFFSET and an unbounded text-keyed
+//! cache would grow forever.
 //!
 //! The functions take `&C` for any [`GenericClient`], so the same code runs on a `Client`, inside
 //! a `Transaction`, or on a pooled client through deref.
@@ -16,6 +18,7 @@
 
 mod params;
 mod row;
+pub(crate) mod statements;
 
 use rustauth_core::db::sql::{
     base_alias, find_many_with_joins_statement, joined_rows, resolve_field, resolve_table,
@@ -32,23 +35,76 @@ use tokio_postgres::{GenericClient, Row};
 pub(crate) use row::PgRowReader;
 
 use crate::Error;
+use statements::{DynamicStatements, Plan};
+
+/// A client, transaction or pooled client, and the named statements it may reuse (`None`:
+/// every statement runs unnamed, as on pools and in `StatementMode::Unnamed`).
+#[derive(Debug)]
+pub(crate) struct Db<'c, C> {
+    pub(crate) client: &'c C,
+    pub(crate) statements: Option<&'c DynamicStatements>,
+}
+
+impl<C> Clone for Db<'_, C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<C> Copy for Db<'_, C> {}
 
 /// Executes planner statements on a borrowed client, transaction or pooled client.
 #[derive(Debug)]
 pub(crate) struct PgExecutor<'c, C> {
-    client: &'c C,
+    db: Db<'c, C>,
     /// Physical table name, used to label parameter errors.
     table: String,
 }
 
 impl<'c, C> PgExecutor<'c, C> {
-    /// Wraps `client`; `table` labels parameter errors.
-    pub(crate) fn new(client: &'c C, table: impl Into<String>) -> Self {
+    /// Wraps `db`; `table` labels parameter errors.
+    pub(crate) fn new(db: Db<'c, C>, table: impl Into<String>) -> Self {
         Self {
-            client,
+            db,
             table: table.into(),
         }
     }
+}
+
+impl<C: GenericClient + Sync> PgExecutor<'_, C> {
+    /// The named statement to run `sql` on, if it repeats; `None` runs it unnamed.
+    async fn named(
+        &self,
+        sql: &str,
+        bound: &[params::Bound],
+    ) -> Result<Option<tokio_postgres::Statement>, RustAuthError> {
+        let Some(cache) = self.db.statements else {
+            return Ok(None);
+        };
+        let types = bound.iter().map(|(_, ty)| ty.clone()).collect::<Vec<_>>();
+        Ok(match cache.plan(sql, &types) {
+            Plan::Cached(statement) => Some(statement),
+            Plan::Unnamed => None,
+            Plan::Prepare => {
+                let statement = self
+                    .db
+                    .client
+                    .prepare_typed(sql, &types)
+                    .await
+                    .map_err(driver_error)?;
+                cache.keep(sql, &types, statement.clone());
+                Some(statement)
+            }
+        })
+    }
+}
+
+/// Borrows bound values as plain parameters, for a named statement.
+fn value_refs(bound: &[params::Bound]) -> Vec<&(dyn ToSql + Sync)> {
+    bound
+        .iter()
+        .map(|(value, _)| &**value as &(dyn ToSql + Sync))
+        .collect()
 }
 
 fn driver_error(error: tokio_postgres::Error) -> RustAuthError {
@@ -72,44 +128,67 @@ where
     fn execute<'a>(&'a mut self, statement: SqlStatement) -> AdapterFuture<'a, u64> {
         Box::pin(async move {
             let bound = params::bind_all(&self.table, &statement.params)?;
-            self.client
-                .execute_typed(&statement.sql, &typed_refs(&bound))
-                .await
-                .map_err(driver_error)
+            let client = self.db.client;
+            match self.named(&statement.sql, &bound).await? {
+                Some(named) => client.execute(&named, &value_refs(&bound)).await,
+                None => {
+                    client
+                        .execute_typed(&statement.sql, &typed_refs(&bound))
+                        .await
+                }
+            }
+            .map_err(driver_error)
         })
     }
 
     fn fetch_all<'a>(&'a mut self, statement: SqlStatement) -> AdapterFuture<'a, Vec<Row>> {
         Box::pin(async move {
             let bound = params::bind_all(&self.table, &statement.params)?;
-            self.client
-                .query_typed(&statement.sql, &typed_refs(&bound))
-                .await
-                .map_err(driver_error)
+            let client = self.db.client;
+            match self.named(&statement.sql, &bound).await? {
+                Some(named) => client.query(&named, &value_refs(&bound)).await,
+                None => {
+                    client
+                        .query_typed(&statement.sql, &typed_refs(&bound))
+                        .await
+                }
+            }
+            .map_err(driver_error)
         })
     }
 
     fn fetch_optional<'a>(&'a mut self, statement: SqlStatement) -> AdapterFuture<'a, Option<Row>> {
         Box::pin(async move {
             let bound = params::bind_all(&self.table, &statement.params)?;
-            self.client
-                .query_typed_opt(&statement.sql, &typed_refs(&bound))
-                .await
-                .map_err(driver_error)
+            let client = self.db.client;
+            match self.named(&statement.sql, &bound).await? {
+                Some(named) => client.query_opt(&named, &value_refs(&bound)).await,
+                None => {
+                    client
+                        .query_typed_opt(&statement.sql, &typed_refs(&bound))
+                        .await
+                }
+            }
+            .map_err(driver_error)
         })
     }
 
     fn fetch_scalar_i64<'a>(&'a mut self, statement: SqlStatement) -> AdapterFuture<'a, i64> {
         Box::pin(async move {
             let bound = params::bind_all(&self.table, &statement.params)?;
-            let row = self
-                .client
-                .query_typed_opt(&statement.sql, &typed_refs(&bound))
-                .await
-                .map_err(driver_error)?
-                .ok_or_else(|| {
-                    RustAuthError::from(Error::Usage("scalar query returned no row".to_owned()))
-                })?;
+            let client = self.db.client;
+            let row = match self.named(&statement.sql, &bound).await? {
+                Some(named) => client.query_opt(&named, &value_refs(&bound)).await,
+                None => {
+                    client
+                        .query_typed_opt(&statement.sql, &typed_refs(&bound))
+                        .await
+                }
+            }
+            .map_err(driver_error)?
+            .ok_or_else(|| {
+                RustAuthError::from(Error::Usage("scalar query returned no row".to_owned()))
+            })?;
             // `try_get` turns a non-INT8 or NULL scalar into an error instead of a panic.
             row.try_get::<_, i64>(0).map_err(driver_error)
         })
@@ -118,29 +197,29 @@ where
 
 type Runner<'a, C> = SqlAdapterRunner<'a, PgExecutor<'a, C>, PgRowReader>;
 
-fn runner<'a, C>(client: &'a C, schema: &'a DbSchema, table: &DbTable) -> Runner<'a, C> {
+fn runner<'a, C>(db: Db<'a, C>, schema: &'a DbSchema, table: &DbTable) -> Runner<'a, C> {
     SqlAdapterRunner::new(
         SqlDialect::Postgres,
         schema,
-        PgExecutor::new(client, table.name.clone()),
+        PgExecutor::new(db, table.name.clone()),
         PgRowReader::new(table.name.clone()),
     )
 }
 
 /// Inserts one row; see contract §1.3 for the two return shapes.
 pub(crate) async fn create<C: GenericClient + Sync>(
-    client: &C,
+    db: Db<'_, C>,
     schema: &DbSchema,
     query: Create,
 ) -> Result<DbRecord, RustAuthError> {
     let table = resolve_table(schema, &query.model)?;
     params::check_record(table, &query.data)?;
-    runner(client, schema, table).create(query).await
+    runner(db, schema, table).create(query).await
 }
 
 /// Reads at most one row (`LIMIT 1`, no ORDER BY); with joins, the first joined record.
 pub(crate) async fn find_one<C: GenericClient + Sync>(
-    client: &C,
+    db: Db<'_, C>,
     schema: &DbSchema,
     query: FindOne,
 ) -> Result<Option<DbRecord>, RustAuthError> {
@@ -152,18 +231,18 @@ pub(crate) async fn find_one<C: GenericClient + Sync>(
         many.limit = Some(1);
         many.select = query.select;
         many.joins = query.joins;
-        return find_many_joined(client, schema, table, many)
+        return find_many_joined(db, schema, table, many)
             .await
             .map(|records| records.into_iter().next());
     }
     let mut query = query;
     query.joins.clear();
-    runner(client, schema, table).find_one(query).await
+    runner(db, schema, table).find_one(query).await
 }
 
 /// Reads rows with filters, sort, limit/offset and optional native joins.
 pub(crate) async fn find_many<C: GenericClient + Sync>(
-    client: &C,
+    db: Db<'_, C>,
     schema: &DbSchema,
     mut query: FindMany,
 ) -> Result<Vec<DbRecord>, RustAuthError> {
@@ -174,9 +253,9 @@ pub(crate) async fn find_many<C: GenericClient + Sync>(
     // Disabled joins add no output key, so they need not force the joined (id-grouped) path.
     query.joins.retain(|_, join| join.enabled);
     if query.joins.is_empty() {
-        return runner(client, schema, table).find_many(query).await;
+        return runner(db, schema, table).find_many(query).await;
     }
-    find_many_joined(client, schema, table, query).await
+    find_many_joined(db, schema, table, query).await
 }
 
 /// Clamps a LIMIT/OFFSET to `i64::MAX`.
@@ -196,7 +275,7 @@ fn clamp_rows(rows: usize) -> usize {
 /// query is ordered by its alias. The sort is evaluated by PostgreSQL on the same column, so
 /// collation and NULL placement match the inner query exactly.
 async fn find_many_joined<C: GenericClient + Sync>(
-    client: &C,
+    db: Db<'_, C>,
     schema: &DbSchema,
     table: &DbTable,
     query: FindMany,
@@ -224,7 +303,7 @@ async fn find_many_joined<C: GenericClient + Sync>(
             .sql
             .push_str(&joined_order_by(table, &read.base_selection, sort)?);
     }
-    let mut executor = PgExecutor::new(client, table.name.clone());
+    let mut executor = PgExecutor::new(db, table.name.clone());
     let rows = executor.fetch_all(statement).await?;
     let reader = PgRowReader::new(table.name.clone());
     joined_rows(
@@ -281,18 +360,18 @@ fn logical_select(table: &DbTable, select: &[String]) -> Result<Vec<String>, Rus
 
 /// Counts matching rows.
 pub(crate) async fn count<C: GenericClient + Sync>(
-    client: &C,
+    db: Db<'_, C>,
     schema: &DbSchema,
     query: Count,
 ) -> Result<u64, RustAuthError> {
     let table = resolve_table(schema, &query.model)?;
     params::check_where(table, &query.where_clauses)?;
-    runner(client, schema, table).count(query).await
+    runner(db, schema, table).count(query).await
 }
 
 /// Updates at most one matching row and returns it; empty `data` is `Ok(None)` with no SQL.
 pub(crate) async fn update<C: GenericClient + Sync>(
-    client: &C,
+    db: Db<'_, C>,
     schema: &DbSchema,
     query: Update,
 ) -> Result<Option<DbRecord>, RustAuthError> {
@@ -301,12 +380,12 @@ pub(crate) async fn update<C: GenericClient + Sync>(
         params::check_record(table, &query.data)?;
         params::check_where(table, &query.where_clauses)?;
     }
-    runner(client, schema, table).update(query).await
+    runner(db, schema, table).update(query).await
 }
 
 /// Updates every matching row and returns the count; empty `data` is `Ok(0)` with no SQL.
 pub(crate) async fn update_many<C: GenericClient + Sync>(
-    client: &C,
+    db: Db<'_, C>,
     schema: &DbSchema,
     query: UpdateMany,
 ) -> Result<u64, RustAuthError> {
@@ -315,29 +394,29 @@ pub(crate) async fn update_many<C: GenericClient + Sync>(
         params::check_record(table, &query.data)?;
         params::check_where(table, &query.where_clauses)?;
     }
-    runner(client, schema, table).update_many(query).await
+    runner(db, schema, table).update_many(query).await
 }
 
 /// Deletes at most one matching row.
 pub(crate) async fn delete<C: GenericClient + Sync>(
-    client: &C,
+    db: Db<'_, C>,
     schema: &DbSchema,
     query: Delete,
 ) -> Result<(), RustAuthError> {
     let table = resolve_table(schema, &query.model)?;
     params::check_where(table, &query.where_clauses)?;
-    runner(client, schema, table).delete(query).await
+    runner(db, schema, table).delete(query).await
 }
 
 /// Deletes every matching row and returns the exact count.
 pub(crate) async fn delete_many<C: GenericClient + Sync>(
-    client: &C,
+    db: Db<'_, C>,
     schema: &DbSchema,
     query: DeleteMany,
 ) -> Result<u64, RustAuthError> {
     let table = resolve_table(schema, &query.model)?;
     params::check_where(table, &query.where_clauses)?;
-    runner(client, schema, table).delete_many(query).await
+    runner(db, schema, table).delete_many(query).await
 }
 
 #[cfg(test)]
@@ -399,6 +478,14 @@ mod tests {
         tx: &tokio_postgres::Transaction<'_>,
         schema: &DbSchema,
     ) {
+        let client = Db {
+            client,
+            statements: None,
+        };
+        let tx = Db {
+            client: tx,
+            statements: None,
+        };
         assert_send(create(client, schema, Create::new("user")));
         assert_send(find_one(tx, schema, FindOne::new("user")));
         assert_send(find_many(client, schema, FindMany::new("user")));

@@ -12,10 +12,14 @@ use std::sync::RwLock;
 
 use tokio_postgres::{Error, Statement};
 
+use crate::dynamic::statements::DynamicStatements;
+
 /// Prepared typed statements of one connection.
 #[derive(Default)]
 pub(crate) struct StatementCache {
     prepared: RwLock<HashMap<&'static str, Statement>>,
+    /// Named statements for repeating dynamic SQL on the same connection.
+    pub(crate) dynamic: DynamicStatements,
 }
 
 impl std::fmt::Debug for StatementCache {
@@ -60,10 +64,11 @@ impl StatementCache {
         if let Ok(mut map) = self.prepared.write() {
             map.clear();
         }
+        self.dynamic.clear();
     }
 
-    /// How many statements are prepared on this connection.
+    /// How many statements, typed and dynamic, are prepared on this connection.
     pub(crate) fn len(&self) -> usize {
-        self.prepared.read().map(|map| map.len()).unwrap_or(0)
+        self.prepared.read().map(|map| map.len()).unwrap_or(0) + self.dynamic.len()
     }
 }

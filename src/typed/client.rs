@@ -18,6 +18,7 @@ use tokio_postgres::{
 
 use super::cache::StatementCache;
 use super::generated::client::GenericClient;
+use crate::dynamic::statements::DynamicStatements;
 
 /// Calls the same tokio-postgres method on whichever connection the session holds.
 macro_rules! on_conn {
@@ -54,10 +55,19 @@ pub(crate) struct Session<'c> {
     pub(crate) statements: Statements<'c>,
 }
 
-impl Session<'_> {
+impl<'c> Session<'c> {
     /// Whether statements may be prepared (named) on this session.
     pub(crate) fn prepares(&self) -> bool {
         !matches!(self.statements, Statements::Unnamed)
+    }
+
+    /// Where repeating dynamic SQL may be kept prepared: only this crate's per-connection cache
+    /// is bounded (deadpool's grows with every distinct text, so pools run dynamic SQL unnamed).
+    pub(crate) fn dynamic_statements(&self) -> Option<&'c DynamicStatements> {
+        match self.statements {
+            Statements::Cache(cache) => Some(&cache.dynamic),
+            _ => None,
+        }
     }
 }
 

@@ -118,21 +118,69 @@ async fn typed_statements_are_prepared_once_and_each_call_is_one_round_trip() {
 }
 
 #[tokio::test]
-async fn dynamic_statements_are_one_round_trip_and_leave_no_server_statement() {
+async fn repeating_dynamic_statements_are_prepared_on_second_sight_then_one_round_trip() {
     let db = TestDb::new().await;
     let (adapter, proxy) = proxied(&db, RoutePolicy::DynamicOnly).await;
     create_user(&adapter, "u1", "u1@example.com", 0).await;
     create_account(&adapter, "a1", "u1", "credential").await;
     create_verification(&adapter, "v1", "reset", "value", 0).await;
+    // First sighting runs unnamed, the second prepares: warm both.
+    hot_paths(&adapter, 0).await;
+    hot_paths(&adapter, 1).await;
     let (parses, trips) = (proxy.counts.parses(), proxy.counts.round_trips());
-    for i in 0..20 {
+    for i in 2..22 {
         hot_paths(&adapter, i).await;
     }
     assert_eq!(proxy.counts.round_trips() - trips, 20 * HOT_PATH_OPERATIONS);
-    // One unnamed Parse per statement, sent in the same round trip as its Bind/Execute: no
-    // named statement is created, so nothing accumulates on the server.
-    assert_eq!(proxy.counts.parses() - parses, 20 * HOT_PATH_OPERATIONS);
-    assert_eq!(adapter.connection().prepared_statement_count(), Some(0));
+    assert_eq!(
+        proxy.counts.parses() - parses,
+        0,
+        "repeating dynamic SQL is not parsed again"
+    );
+    assert_eq!(adapter.route_counts().0, 0, "everything ran dynamic");
+}
+
+#[tokio::test]
+async fn distinct_dynamic_statements_keep_server_side_statements_bounded() {
+    let db = TestDb::new().await;
+    let (adapter, proxy) = proxied(&db, RoutePolicy::DynamicOnly).await;
+    for length in 1..=200usize {
+        // A new IN-list length is new SQL; each is sent twice so every one is admitted.
+        let tokens = (0..length).map(|i| format!("t{i}")).collect::<Vec<_>>();
+        for _ in 0..2 {
+            let query = FindMany::new("session").where_clause(
+                Where::new("token", DbValue::StringArray(tokens.clone()))
+                    .operator(rustauth_core::db::WhereOperator::In),
+            );
+            adapter.find_many(query).await.expect("find");
+        }
+    }
+    let live = proxy.counts.live_named_statements();
+    eprintln!("figure: 200 distinct dynamic statements left {live} named statements on the server");
+    assert!(live <= 128, "server-side statements stay bounded: {live}");
+    assert!(
+        adapter
+            .connection()
+            .prepared_statement_count()
+            .is_some_and(|n| n <= 128)
+    );
+}
+
+#[tokio::test]
+async fn pools_and_unnamed_mode_run_dynamic_sql_unnamed() {
+    let db = TestDb::new().await;
+    let proxy = CountingProxy::start(&db.url).await;
+    let connection =
+        crate::fixtures::connection(&proxy.url, crate::fixtures::Backend::ClientUnnamed).await;
+    let adapter =
+        TokioPostgresAdapter::with_policy(connection, default_schema(), RoutePolicy::DynamicOnly);
+    create_user(&adapter, "u1", "u1@example.com", 0).await;
+    create_account(&adapter, "a1", "u1", "credential").await;
+    create_verification(&adapter, "v1", "reset", "value", 0).await;
+    for i in 0..5 {
+        hot_paths(&adapter, i).await;
+    }
+    assert_eq!(proxy.counts.named_parses(), 0);
 }
 
 #[tokio::test]

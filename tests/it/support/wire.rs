@@ -16,6 +16,7 @@ use tokio_postgres::config::Host;
 pub struct WireCounts {
     parse: AtomicU64,
     named_parse: AtomicU64,
+    close: AtomicU64,
     sync: AtomicU64,
     simple_query: AtomicU64,
 }
@@ -29,6 +30,12 @@ impl WireCounts {
     /// Statements parsed under a name (prepared statements the server keeps).
     pub fn named_parses(&self) -> u64 {
         self.named_parse.load(Ordering::SeqCst)
+    }
+
+    /// Named statements the server still holds: named parses minus closes.
+    pub fn live_named_statements(&self) -> u64 {
+        self.named_parses()
+            .saturating_sub(self.close.load(Ordering::SeqCst))
     }
 
     /// Round trips: extended-protocol syncs plus simple queries.
@@ -117,6 +124,7 @@ where
                 b'P' => counts.parse.fetch_add(1, Ordering::SeqCst),
                 b'S' => counts.sync.fetch_add(1, Ordering::SeqCst),
                 b'Q' => counts.simple_query.fetch_add(1, Ordering::SeqCst),
+                b'C' => counts.close.fetch_add(1, Ordering::SeqCst),
                 _ => 0,
             };
             let length = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
