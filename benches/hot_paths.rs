@@ -43,7 +43,8 @@ mod floor;
 mod floor_ops;
 #[path = "hot_paths/ops.rs"]
 mod ops;
-#[path = "hot_paths/proxy.rs"]
+#[path = "../tests/it/support/wire.rs"]
+#[allow(dead_code)]
 mod proxy;
 #[path = "hot_paths/report.rs"]
 mod report;

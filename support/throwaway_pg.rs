@@ -334,3 +334,24 @@ fn quote_value(value: &str) -> String {
     }
     format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
 }
+
+/// Replaces the database of a `postgres://` URL or a `key=value` connection string.
+pub fn with_dbname(url: &str, dbname: &str) -> String {
+    if let Some(scheme_end) = url.find("://").filter(|_| url.starts_with("postgres")) {
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let query = rest[authority_end..]
+            .find('?')
+            .map_or("", |q| &rest[authority_end + q..]);
+        return format!(
+            "{}{}/{dbname}{query}",
+            &url[..scheme_end + 3],
+            &rest[..authority_end]
+        );
+    }
+    let kept: Vec<&str> = url
+        .split_whitespace()
+        .filter(|kv| !kv.starts_with("dbname="))
+        .collect();
+    format!("{} dbname={dbname}", kept.join(" "))
+}

@@ -6,6 +6,7 @@ use std::path::Path;
 use tokio_postgres::{Client, NoTls};
 
 use crate::throwaway_pg::ThrowawayPostgres;
+pub use crate::throwaway_pg::with_dbname;
 
 /// Server to benchmark against instead of a throwaway cluster.
 pub const BENCH_URL_ENV: &str = "RUSTAUTH_PG_BENCH_URL";
@@ -25,27 +26,6 @@ pub fn server() -> Result<(String, Option<ThrowawayPostgres>), String> {
     }
     let cluster = ThrowawayPostgres::start()?;
     Ok((cluster.url("postgres"), Some(cluster)))
-}
-
-/// Replaces the database of a `postgres://` URL or a `key=value` connection string.
-pub fn with_dbname(url: &str, dbname: &str) -> String {
-    if let Some(scheme_end) = url.find("://").filter(|_| url.starts_with("postgres")) {
-        let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let query = rest[authority_end..]
-            .find('?')
-            .map_or("", |q| &rest[authority_end + q..]);
-        return format!(
-            "{}{}/{dbname}{query}",
-            &url[..scheme_end + 3],
-            &rest[..authority_end]
-        );
-    }
-    let kept: Vec<&str> = url
-        .split_whitespace()
-        .filter(|kv| !kv.starts_with("dbname="))
-        .collect();
-    format!("{} dbname={dbname}", kept.join(" "))
 }
 
 /// Connects and spawns the driver on the current runtime.

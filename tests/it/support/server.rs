@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_postgres::Client;
 
 use super::throwaway_pg::ThrowawayPostgres;
+pub use super::throwaway_pg::with_dbname;
 
 /// Server to use instead of a throwaway cluster (CI sets it).
 pub const TEST_URL_ENV: &str = "RUSTAUTH_PG_TEST_URL";
@@ -43,27 +44,6 @@ pub fn server_url() -> String {
             cluster.url("postgres")
         })
         .clone()
-}
-
-/// Replaces the database of a `postgres://` URL or a `key=value` connection string.
-pub fn with_dbname(url: &str, dbname: &str) -> String {
-    if let Some(scheme_end) = url.find("://").filter(|_| url.starts_with("postgres")) {
-        let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let query = rest[authority_end..]
-            .find('?')
-            .map_or("", |q| &rest[authority_end + q..]);
-        return format!(
-            "{}{}/{dbname}{query}",
-            &url[..scheme_end + 3],
-            &rest[..authority_end]
-        );
-    }
-    let kept: Vec<&str> = url
-        .split_whitespace()
-        .filter(|kv| !kv.starts_with("dbname="))
-        .collect();
-    format!("{} dbname={dbname}", kept.join(" "))
 }
 
 /// A unique database name, `t_<pid>_<seq>_<nanos>`; the parts drive stale cleanup.

@@ -1,4 +1,5 @@
-//! A TCP proxy between a client and the test server that counts PostgreSQL frontend messages.
+//! A TCP proxy between a client and the server that counts PostgreSQL frontend messages
+//! (shared by the tests and `benches/hot_paths.rs`).
 //!
 //! Each extended-protocol round trip ends with one `Sync` ('S') message, and each statement
 //! preparation sends one `Parse` ('P'), so counting them measures round trips and prepares
@@ -32,10 +33,15 @@ impl WireCounts {
         self.named_parse.load(Ordering::SeqCst)
     }
 
+    /// Statement closes (tokio-postgres sends Close+Sync without waiting when a statement
+    /// is dropped, so a round-trip count subtracts them).
+    pub fn closes(&self) -> u64 {
+        self.close.load(Ordering::SeqCst)
+    }
+
     /// Named statements the server still holds: named parses minus closes.
     pub fn live_named_statements(&self) -> u64 {
-        self.named_parses()
-            .saturating_sub(self.close.load(Ordering::SeqCst))
+        self.named_parses().saturating_sub(self.closes())
     }
 
     /// Round trips: extended-protocol syncs plus simple queries.
@@ -55,12 +61,8 @@ pub struct CountingProxy {
 impl CountingProxy {
     /// Starts the proxy on the current runtime.
     pub async fn start(url: &str) -> CountingProxy {
-        let config: tokio_postgres::Config = url.parse().expect("test url parses");
-        let host = config
-            .get_hosts()
-            .first()
-            .cloned()
-            .expect("test url has a host");
+        let config: tokio_postgres::Config = url.parse().expect("url parses");
+        let host = config.get_hosts().first().cloned().expect("url has a host");
         let port = config.get_ports().first().copied().unwrap_or(5432);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let local = listener.local_addr().expect("proxy address");
