@@ -195,6 +195,7 @@ async fn plugin_style_user_fields_route_the_user_table_dynamic_and_flows_still_w
     };
     let (auth, stores) = auth(&db, options(user)).await;
     let report = stores.adapter.route_report();
+    eprintln!("route report with plugin-style user fields:\n{report}");
     assert!(
         matches!(report.route("user"), Some(TableRoute::Dynamic(_))),
         "{report}"
