@@ -142,10 +142,13 @@ fn is_io(error: &tokio_postgres::Error) -> bool {
     false
 }
 
+/// How every message this crate puts in [`RustAuthError::Adapter`] begins.
+pub(crate) const ADAPTER_PREFIX: &str = "tokio-postgres error: ";
+
 /// The message `RustAuthError::Adapter` carries: this layer's text, then each cause not already
 /// quoted, then the server's SQLSTATE, message, schema, table, column and constraint.
 fn flatten(error: &Error) -> String {
-    let mut message = format!("tokio-postgres error: {error}");
+    let mut message = format!("{ADAPTER_PREFIX}{error}");
     if let Some(db) = database_error(error) {
         let _ = write!(message, ": SQLSTATE {}; {}", db.code().code(), db.message());
         for (label, part) in [
@@ -182,6 +185,7 @@ fn database_error(error: &Error) -> Option<&tokio_postgres::error::DbError> {
 
 impl From<Error> for RustAuthError {
     fn from(error: Error) -> Self {
+        crate::telemetry::record_error(&error);
         Self::Adapter(flatten(&error))
     }
 }

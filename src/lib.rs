@@ -12,6 +12,7 @@ mod rate_limit;
 mod route;
 mod router;
 mod stores;
+mod telemetry;
 mod transaction;
 mod typed;
 

@@ -70,12 +70,7 @@ impl TokioPostgresRateLimitStore {
         })?;
         let lease = self.connection.lease().await?;
         let session = lease.session();
-        tracing::debug!(
-            target: "rustauth_tokio_postgres",
-            operation = "consume",
-            model = "rate_limit",
-            route = if self.custom_sql.is_none() { "typed" } else { "dynamic" },
-        );
+        crate::telemetry::record_route(self.custom_sql.is_none());
         let outcome = match &self.custom_sql {
             None => {
                 let now = input.now_ms;
@@ -222,6 +217,7 @@ impl From<&crate::TokioPostgresAdapter> for TokioPostgresRateLimitStore {
 
 impl RateLimitStore for TokioPostgresRateLimitStore {
     fn consume<'a>(&'a self, input: RateLimitConsumeInput) -> RateLimitFuture<'a> {
-        Box::pin(self.consume_checked(input))
+        let span = crate::telemetry::operation_span("consume", Some(&self.names.table));
+        Box::pin(crate::telemetry::traced(span, self.consume_checked(input)))
     }
 }

@@ -14,6 +14,7 @@ use rustauth_core::error::RustAuthError;
 use crate::dynamic;
 use crate::error::Error;
 use crate::route::Routes;
+use crate::telemetry;
 use crate::typed::client::{Conn, Session};
 use crate::typed::{self, Model, read, write};
 
@@ -70,32 +71,39 @@ impl<'a> Router<'a> {
         Some((self.routes.typed(logical)?, table))
     }
 
-    fn served(&self, operation: &'static str, model: &str, typed: bool) {
+    fn served(&self, typed: bool) {
         let counter = if typed {
             &self.counters.typed
         } else {
             &self.counters.dynamic
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(
-            target: "rustauth_tokio_postgres",
-            operation,
-            model,
-            route = if typed { "typed" } else { "dynamic" },
-        );
+        telemetry::record_route(typed);
     }
 
+    /// The span of one operation on `model`, named after its physical table.
+    fn span(&self, operation: &'static str, model: &str) -> tracing::Span {
+        let table = resolve_table_with_logical(self.schema, model)
+            .ok()
+            .map(|(_, table)| table.name.as_str());
+        telemetry::operation_span(operation, table)
+    }
     pub(crate) async fn create(&self, session: Session<'_>, query: Create) -> Result<DbRecord> {
+        let span = self.span("create", &query.model);
+        telemetry::traced(span, self.create_inner(session, query)).await
+    }
+
+    async fn create_inner(&self, session: Session<'_>, query: Create) -> Result<DbRecord> {
         if let Some((model, table)) = self.typed_table(&query.model)
             && let Some(insert) = write::plan_insert(model, table, &query.data)
         {
-            self.served("create", &query.model, true);
+            self.served(true);
             write::insert(session, insert).await.map_err(pg)?;
             // Ids are caller-supplied on compiled tables, so the result is the caller's
             // data, exactly as the dynamic path returns it.
             return Ok(select_record(query.data, &query.select));
         }
-        self.served("create", &query.model, false);
+        self.served(false);
         dynamic!(session, create(self.schema, query))
     }
 
@@ -104,11 +112,20 @@ impl<'a> Router<'a> {
         session: Session<'_>,
         query: FindOne,
     ) -> Result<Option<DbRecord>> {
+        let span = self.span("find_one", &query.model);
+        telemetry::traced(span, self.find_one_inner(session, query)).await
+    }
+
+    async fn find_one_inner(
+        &self,
+        session: Session<'_>,
+        query: FindOne,
+    ) -> Result<Option<DbRecord>> {
         if let Some((model, table)) = self.typed_table(&query.model)
             && let Some(plan) = read::plan_find_one(model, &query)
         {
             typed::check_select(table, &query.select)?;
-            self.served("find_one", &query.model, true);
+            self.served(true);
             let page = read::Page {
                 limit: Some(1),
                 offset: None,
@@ -120,7 +137,7 @@ impl<'a> Router<'a> {
                 .map(|row| typed::project(table, row, &query.select))
                 .transpose();
         }
-        self.served("find_one", &query.model, false);
+        self.served(false);
         dynamic!(session, find_one(self.schema, query))
     }
 
@@ -129,32 +146,46 @@ impl<'a> Router<'a> {
         session: Session<'_>,
         query: FindMany,
     ) -> Result<Vec<DbRecord>> {
+        let span = self.span("find_many", &query.model);
+        telemetry::traced(span, self.find_many_inner(session, query)).await
+    }
+
+    async fn find_many_inner(
+        &self,
+        session: Session<'_>,
+        query: FindMany,
+    ) -> Result<Vec<DbRecord>> {
         if let Some((model, table)) = self.typed_table(&query.model)
             && let Some((plan, page)) = read::plan_find_many(model, table, &query)
         {
             typed::check_select(table, &query.select)?;
-            self.served("find_many", &query.model, true);
+            self.served(true);
             let rows = read::run(session, plan, page).await.map_err(pg)?;
             return rows
                 .into_iter()
                 .map(|row| typed::project(table, row, &query.select))
                 .collect();
         }
-        self.served("find_many", &query.model, false);
+        self.served(false);
         dynamic!(session, find_many(self.schema, query))
     }
 
     pub(crate) async fn count(&self, session: Session<'_>, query: Count) -> Result<u64> {
+        let span = self.span("count", &query.model);
+        telemetry::traced(span, self.count_inner(session, query)).await
+    }
+
+    async fn count_inner(&self, session: Session<'_>, query: Count) -> Result<u64> {
         if let Some((model, _)) = self.typed_table(&query.model)
             && read::plan_count(model, &query)
         {
-            self.served("count", &query.model, true);
+            self.served(true);
             let count = read::count(session).await.map_err(pg)?;
             return u64::try_from(count).map_err(|_| RustAuthError::NumericOutOfRange {
                 context: "SQL count result",
             });
         }
-        self.served("count", &query.model, false);
+        self.served(false);
         dynamic!(session, count(self.schema, query))
     }
 
@@ -163,57 +194,77 @@ impl<'a> Router<'a> {
         session: Session<'_>,
         query: Update,
     ) -> Result<Option<DbRecord>> {
+        let span = self.span("update", &query.model);
+        telemetry::traced(span, self.update_inner(session, query)).await
+    }
+
+    async fn update_inner(&self, session: Session<'_>, query: Update) -> Result<Option<DbRecord>> {
         if query.data.is_empty() {
             return Ok(None);
         }
         if let Some((model, table)) = self.typed_table(&query.model)
             && let Some(plan) = write::plan_update(model, table, &query)
         {
-            self.served("update", &query.model, true);
+            self.served(true);
             return write::update(session, plan).await.map_err(pg);
         }
-        self.served("update", &query.model, false);
+        self.served(false);
         dynamic!(session, update(self.schema, query))
     }
 
     pub(crate) async fn update_many(&self, session: Session<'_>, query: UpdateMany) -> Result<u64> {
+        let span = self.span("update_many", &query.model);
+        telemetry::traced(span, self.update_many_inner(session, query)).await
+    }
+
+    async fn update_many_inner(&self, session: Session<'_>, query: UpdateMany) -> Result<u64> {
         if query.data.is_empty() {
             return Ok(0);
         }
         if let Some((model, table)) = self.typed_table(&query.model)
             && let Some((user_id, values)) = write::plan_update_many(model, table, &query)
         {
-            self.served("update_many", &query.model, true);
+            self.served(true);
             let count = write::update_sessions_of_user(session, user_id, values)
                 .await
                 .map_err(pg)?;
             return Ok(count);
         }
-        self.served("update_many", &query.model, false);
+        self.served(false);
         dynamic!(session, update_many(self.schema, query))
     }
 
     pub(crate) async fn delete(&self, session: Session<'_>, query: Delete) -> Result<()> {
+        let span = self.span("delete", &query.model);
+        telemetry::traced(span, self.delete_inner(session, query)).await
+    }
+
+    async fn delete_inner(&self, session: Session<'_>, query: Delete) -> Result<()> {
         if let Some((model, _)) = self.typed_table(&query.model)
             && let Some(plan) = write::plan_delete(model, &query)
         {
-            self.served("delete", &query.model, true);
+            self.served(true);
             write::delete(session, plan).await.map_err(pg)?;
             return Ok(());
         }
-        self.served("delete", &query.model, false);
+        self.served(false);
         dynamic!(session, delete(self.schema, query))
     }
 
     pub(crate) async fn delete_many(&self, session: Session<'_>, query: DeleteMany) -> Result<u64> {
+        let span = self.span("delete_many", &query.model);
+        telemetry::traced(span, self.delete_many_inner(session, query)).await
+    }
+
+    async fn delete_many_inner(&self, session: Session<'_>, query: DeleteMany) -> Result<u64> {
         if let Some((model, _)) = self.typed_table(&query.model)
             && let Some(plan) = write::plan_delete_many(model, &query)
         {
-            self.served("delete_many", &query.model, true);
+            self.served(true);
             let count = write::delete(session, plan).await.map_err(pg)?;
             return Ok(count);
         }
-        self.served("delete_many", &query.model, false);
+        self.served(false);
         dynamic!(session, delete_many(self.schema, query))
     }
 }

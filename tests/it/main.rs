@@ -23,4 +23,5 @@ mod rate_limit;
 mod statement_modes;
 mod statements;
 mod support;
+mod tracing;
 mod transactions;
