@@ -15,6 +15,7 @@ mod stores;
 mod telemetry;
 mod transaction;
 mod typed;
+mod verify;
 
 pub use adapter::TokioPostgresAdapter;
 pub use connection::{StatementMode, TokioPostgresConnection};
@@ -31,3 +32,4 @@ pub use route::{DynamicReason, RoutePolicy, RouteReport, TableRoute};
 pub use stores::{TokioPostgresStores, TokioPostgresStoresBuilder};
 /// The driver this crate is built on, re-exported so versions always match.
 pub use tokio_postgres;
+pub use verify::{Drift, StatementCheck, StatementOutcome, TableCheck, VerifyReport};

@@ -30,6 +30,7 @@ mod generated;
 pub(crate) mod read;
 mod records;
 pub(crate) mod shape;
+pub(crate) mod statements;
 pub(crate) mod write;
 
 use std::sync::LazyLock;
@@ -58,6 +59,17 @@ impl Model {
         (Model::Verification, "verification"),
         (Model::RateLimit, "rate_limit"),
     ];
+
+    /// The logical table name in RustAuth's schema.
+    pub(crate) fn logical(self) -> &'static str {
+        match self {
+            Model::User => "user",
+            Model::Session => "session",
+            Model::Account => "account",
+            Model::Verification => "verification",
+            Model::RateLimit => "rate_limit",
+        }
+    }
 }
 
 /// The schema `queries/` was compiled against: rustauth-core's default schema with database

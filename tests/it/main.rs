@@ -25,3 +25,4 @@ mod statements;
 mod support;
 mod tracing;
 mod transactions;
+mod verify;
