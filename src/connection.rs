@@ -186,7 +186,11 @@ impl TokioPostgresConnection {
     #[cfg(feature = "deadpool")]
     #[cfg_attr(docsrs, doc(cfg(feature = "deadpool")))]
     pub fn connect_pool(url: &str, options: crate::PoolOptions) -> Result<Self> {
-        Ok(Self::from_pool(crate::pool::build(url, options)?))
+        Ok(Self::from_pool(crate::pool::build(
+            url,
+            options,
+            tokio_postgres::NoTls,
+        )?))
     }
 
     /// Sends statements as `mode` says (default [`StatementMode::Prepared`]).

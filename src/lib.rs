@@ -13,6 +13,8 @@ mod route;
 mod router;
 mod stores;
 mod telemetry;
+#[cfg(feature = "rustls")]
+mod tls;
 mod transaction;
 mod typed;
 mod verify;
@@ -29,7 +31,16 @@ pub use error::{Error, ErrorKind, Result};
 pub use pool::PoolOptions;
 pub use rate_limit::TokioPostgresRateLimitStore;
 pub use route::{DynamicReason, RoutePolicy, RouteReport, TableRoute};
+/// The rustls crate [`TokioPostgresConnection::connect_tls`] takes a configuration of,
+/// re-exported so versions always match.
+#[cfg(feature = "rustls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+pub use rustls;
 pub use stores::{TokioPostgresStores, TokioPostgresStoresBuilder};
 /// The driver this crate is built on, re-exported so versions always match.
 pub use tokio_postgres;
+/// The tokio-postgres integration of rustls, re-exported so versions always match.
+#[cfg(feature = "rustls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+pub use tokio_postgres_rustls;
 pub use verify::{Drift, StatementCheck, StatementOutcome, TableCheck, VerifyReport};

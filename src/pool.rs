@@ -51,8 +51,15 @@ impl PoolOptions {
     }
 }
 
-/// Builds a pool for `url` without TLS.
-pub(crate) fn build(url: &str, options: PoolOptions) -> Result<Pool> {
+/// Builds a pool for `url` whose connections negotiate TLS with `tls`
+/// ([`tokio_postgres::NoTls`] for none).
+pub(crate) fn build<T>(url: &str, options: PoolOptions, tls: T) -> Result<Pool>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket> + Clone + Sync + Send + 'static,
+    T::Stream: Sync + Send,
+    T::TlsConnect: Sync + Send,
+    <T::TlsConnect as tokio_postgres::tls::TlsConnect<tokio_postgres::Socket>>::Future: Send,
+{
     let config: tokio_postgres::Config = url.parse().map_err(|_| {
         Error::Config("the database URL is not a valid PostgreSQL connection string".to_owned())
     })?;
@@ -61,7 +68,7 @@ pub(crate) fn build(url: &str, options: PoolOptions) -> Result<Pool> {
     // next user's statements run after it.
     let manager = Manager::from_config(
         config,
-        tokio_postgres::NoTls,
+        tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },

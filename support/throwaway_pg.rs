@@ -28,6 +28,7 @@ pub struct ThrowawayPostgres {
     dir: PathBuf,
     pg_ctl: PathBuf,
     as_postgres: bool,
+    port: u16,
 }
 
 impl ThrowawayPostgres {
@@ -37,7 +38,18 @@ impl ThrowawayPostgres {
     /// Returns a message naming the fix when no binaries are found, when running as root without
     /// a usable `postgres` user, or when `initdb`/`pg_ctl` fail (with the server log tail).
     pub fn start() -> Result<Self, String> {
-        Self::start_inner(false)
+        Self::start_inner(false, "", &[])
+    }
+
+    /// Like [`ThrowawayPostgres::start`], with `extra_conf` appended to `postgresql.conf` (later
+    /// lines win, so `listen_addresses = '127.0.0.1'` and `port = 5433` make it listen on TCP
+    /// as well) and `files` written into the data directory before the server starts, readable
+    /// only by the server (for example `server.crt` and `server.key` for `ssl = on`).
+    ///
+    /// # Errors
+    /// As for [`ThrowawayPostgres::start`], or when a file cannot be written.
+    pub fn start_with_config(extra_conf: &str, files: &[(&str, &[u8])]) -> Result<Self, String> {
+        Self::start_inner(false, extra_conf, files)
     }
 
     /// Like [`ThrowawayPostgres::start`], and also stops and removes the cluster once the
@@ -49,10 +61,14 @@ impl ThrowawayPostgres {
     /// # Errors
     /// As for [`ThrowawayPostgres::start`], or when the watchdog cannot be spawned.
     pub fn start_until_process_exit() -> Result<Self, String> {
-        Self::start_inner(true)
+        Self::start_inner(true, "", &[])
     }
 
-    fn start_inner(watchdog: bool) -> Result<Self, String> {
+    fn start_inner(
+        watchdog: bool,
+        extra_conf: &str,
+        files: &[(&str, &[u8])],
+    ) -> Result<Self, String> {
         let bin = find_bin_dir()?;
         let as_postgres = is_root();
         let dir = make_temp_dir(as_postgres)?;
@@ -61,6 +77,13 @@ impl ThrowawayPostgres {
             dir,
             pg_ctl: bin.join("pg_ctl"),
             as_postgres,
+            // The server uses the last `port` line, as we do.
+            port: extra_conf
+                .lines()
+                .rev()
+                .filter_map(|line| line.trim().strip_prefix("port"))
+                .find_map(|rest| rest.trim().strip_prefix('=')?.trim().parse().ok())
+                .unwrap_or(SOCKET_PORT),
         };
         if watchdog {
             cluster.spawn_watchdog()?;
@@ -91,7 +114,12 @@ impl ThrowawayPostgres {
         let mut text =
             fs::read_to_string(&conf).map_err(|e| format!("read {}: {e}", conf.display()))?;
         text.push_str(&settings);
+        text.push_str(extra_conf);
+        text.push('\n');
         fs::write(&conf, text).map_err(|e| format!("write {}: {e}", conf.display()))?;
+        for (name, contents) in files {
+            cluster.install_file(name, contents)?;
+        }
         let out = cluster.run(
             Command::new(&cluster.pg_ctl)
                 .arg("-D")
@@ -114,10 +142,32 @@ impl ThrowawayPostgres {
     /// A libpq-style connection string usable by `tokio_postgres::Config`.
     pub fn url(&self, dbname: &str) -> String {
         format!(
-            "host={} port={SOCKET_PORT} user=postgres dbname={}",
+            "host={} port={} user=postgres dbname={}",
             quote_value(&self.dir.display().to_string()),
+            self.port,
             quote_value(dbname),
         )
+    }
+
+    /// Writes `contents` to `name` in the data directory, mode 0600, owned by the server's user.
+    fn install_file(&self, name: &str, contents: &[u8]) -> Result<(), String> {
+        let path = self.data_dir().join(name);
+        fs::write(&path, contents).map_err(|e| format!("write {}: {e}", path.display()))?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("chmod {}: {e}", path.display()))?;
+        if self.as_postgres {
+            let chown = Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(&path)
+                .output();
+            if !chown.as_ref().is_ok_and(|o| o.status.success()) {
+                return Err(format!(
+                    "chown postgres {} failed: {chown:?}",
+                    path.display()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The directory holding the socket file (and the cluster).
@@ -127,7 +177,7 @@ impl ThrowawayPostgres {
 
     /// The port that names the socket file (`.s.PGSQL.<port>`).
     pub fn port(&self) -> u16 {
-        SOCKET_PORT
+        self.port
     }
 
     /// The postmaster's process id, while it runs.

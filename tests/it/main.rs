@@ -23,6 +23,8 @@ mod rate_limit;
 mod statement_modes;
 mod statements;
 mod support;
+#[cfg(feature = "rustls")]
+mod tls;
 mod tracing;
 mod transactions;
 mod verify;
