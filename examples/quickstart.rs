@@ -28,8 +28,11 @@ const BASE: &str = "http://localhost:3000/api/auth";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
+    // Each adapter operation is a span; printing it as it closes shows its fields, the route
+    // (`rustauth.route`) among them.
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::DEBUG)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .with_target(false)
         .without_time()
         .with_level(false)

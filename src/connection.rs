@@ -255,7 +255,7 @@ impl TokioPostgresConnection {
     }
 
     /// Runs `future` marked as this connection's transaction callback.
-    pub(crate) async fn in_transaction<F: std::future::Future>(&self, future: F) -> F::Output {
+    pub(crate) async fn in_transaction<F: Future>(&self, future: F) -> F::Output {
         match &self.source {
             Source::Single(shared) => IN_TRANSACTION_OF.scope(shared.id, future).await,
             #[cfg(feature = "deadpool")]

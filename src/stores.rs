@@ -150,7 +150,7 @@ impl TokioPostgresStoresBuilder {
     }
 
     /// Connects to `url` (no TLS) and builds the stores: one client with its driver task
-    /// spawned, or a pool when [`pool`](Self::pool) was set.
+    /// spawned, or a pool when `pool` (feature `deadpool`) was set.
     ///
     /// # Errors
     /// A connection error with its SQLSTATE (a pool connects on first use instead).
