@@ -1,7 +1,9 @@
 //! Spans: one per operation, OpenTelemetry database fields, never a value.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::ThreadId;
 
 use rustauth_core::db::{DbAdapter, DbValue, FindOne, Where};
 use rustauth_core::options::{RateLimitConsumeInput, RateLimitRule, RateLimitStore};
@@ -28,9 +30,32 @@ impl Captured {
     }
 }
 
-/// A layer that keeps every span it sees, in creation order.
+/// A layer that keeps the spans created on threads that asked for them, in creation order.
+///
+/// It is installed once, globally: scoped subscribers (`set_default`) race with callsite
+/// registration on other test threads, which can cache a callsite as uninteresting.
 #[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<(Id, Captured)>>>);
+struct Capture(Arc<Mutex<Vec<(ThreadId, Id, Captured)>>>);
+
+thread_local! {
+    static CAPTURING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The global capture, with capturing switched on for the calling thread (each
+/// `#[tokio::test]` runs its runtime, connection tasks included, on its own thread).
+fn capture() -> Capture {
+    static CAPTURE: OnceLock<Capture> = OnceLock::new();
+    let capture = CAPTURE.get_or_init(|| {
+        let capture = Capture::default();
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(capture.clone()),
+        )
+        .expect("no other global subscriber in the test binary");
+        capture
+    });
+    CAPTURING.with(|on| on.set(true));
+    capture.clone()
+}
 
 struct Fields<'a>(&'a mut BTreeMap<String, String>);
 
@@ -51,33 +76,40 @@ impl<S: tracing::Subscriber> Layer<S> for Capture {
             target: attrs.metadata().target().to_owned(),
             ..Captured::default()
         };
+        if !CAPTURING.with(Cell::get) {
+            return;
+        }
         attrs.record(&mut Fields(&mut captured.fields));
-        self.0.lock().unwrap().push((id.clone(), captured));
+        let thread = std::thread::current().id();
+        self.0.lock().unwrap().push((thread, id.clone(), captured));
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, _: Context<'_, S>) {
+        let thread = std::thread::current().id();
         let mut spans = self.0.lock().unwrap();
-        if let Some((_, captured)) = spans.iter_mut().rev().find(|(span, _)| span == id) {
+        let found = spans
+            .iter_mut()
+            .rev()
+            .find(|(t, span, _)| *t == thread && span == id);
+        if let Some((_, _, captured)) = found {
             values.record(&mut Fields(&mut captured.fields));
         }
     }
 }
 
 impl Capture {
-    fn ops(&self) -> Vec<Captured> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, captured)| captured.clone())
+    /// This thread's operation spans since the last call.
+    fn take(&self) -> Vec<Captured> {
+        let thread = std::thread::current().id();
+        let mut spans = self.0.lock().unwrap();
+        let (mine, others) = spans
+            .drain(..)
+            .partition::<Vec<_>, _>(|(t, ..)| *t == thread);
+        *spans = others;
+        mine.into_iter()
+            .map(|(_, _, captured)| captured)
             .filter(|c| c.target == "rustauth_tokio_postgres" && c.name == "db")
             .collect()
-    }
-
-    fn take(&self) -> Vec<Captured> {
-        let ops = self.ops();
-        self.0.lock().unwrap().clear();
-        ops
     }
 }
 
@@ -88,9 +120,7 @@ fn only(spans: Vec<Captured>) -> Captured {
 
 #[tokio::test]
 async fn every_operation_has_one_span_with_database_fields_and_no_values() {
-    let capture = Capture::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    let capture = capture();
     let db = TestDb::new().await;
     let adapter = adapter(&db, RoutePolicy::Auto).await;
     let (email, token) = ("trace-secret@example.com", "tok-very-secret-0123456789");
@@ -183,9 +213,7 @@ async fn every_operation_has_one_span_with_database_fields_and_no_values() {
 
 #[tokio::test]
 async fn a_failing_dynamic_operation_records_its_sqlstate() {
-    let capture = Capture::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    let capture = capture();
     let db = TestDb::new().await;
     let adapter = adapter(&db, RoutePolicy::DynamicOnly).await;
     create_user(&adapter, "u-dyn", "dyn@example.com", 0).await;
