@@ -25,7 +25,7 @@ macro_rules! statement {
 }
 
 /// Every generated statement (a unit test checks none is missing).
-pub(crate) const STATEMENTS: [CompiledStatement; 38] = [
+pub(crate) const STATEMENTS: [CompiledStatement; 39] = [
     statement!(account, insert_account, Account),
     statement!(account, find_account_by_id, Account),
     statement!(account, find_account_by_user_id_and_provider_id, Account),
@@ -47,6 +47,7 @@ pub(crate) const STATEMENTS: [CompiledStatement; 38] = [
         Session
     ),
     statement!(session, update_session_by_token, Session),
+    statement!(session, update_session_expiry_by_token, Session),
     statement!(session, update_sessions_by_user_id, Session),
     statement!(session, delete_session_by_token, Session),
     statement!(session, delete_sessions_by_user_id, Session),

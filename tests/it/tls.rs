@@ -78,10 +78,12 @@ impl TlsServer {
     /// Creates the tables over the unix socket (no TLS) and returns that admin client.
     async fn migrated_admin(&self) -> tokio_postgres::Client {
         let admin = connect(&self.cluster.url("postgres")).await;
-        admin
-            .batch_execute(include_str!("../../migrations/0001_core_tables.sql"))
-            .await
-            .unwrap();
+        for sql in [
+            include_str!("../../migrations/0001_core_tables.sql"),
+            include_str!("../../migrations/0002_account_provider_lookup.sql"),
+        ] {
+            admin.batch_execute(sql).await.unwrap();
+        }
         admin
     }
 }
