@@ -222,6 +222,9 @@ impl From<&crate::TokioPostgresAdapter> for TokioPostgresRateLimitStore {
 
 impl RateLimitStore for TokioPostgresRateLimitStore {
     fn consume<'a>(&'a self, input: RateLimitConsumeInput) -> RateLimitFuture<'a> {
-        Box::pin(self.consume_checked(input))
+        Box::pin(
+            self.connection
+                .bounded("rate-limit consume", self.consume_checked(input)),
+        )
     }
 }
