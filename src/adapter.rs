@@ -208,8 +208,9 @@ pub(crate) fn capabilities() -> AdapterCapabilities {
 
 /// Runs a transaction on `$conn` (a client or a pooled object): `BEGIN`, the callback, then
 /// `COMMIT` on `Ok` or `ROLLBACK` on `Err` (the callback's error is returned unchanged). Each
-/// step is bounded by the statement timeout; once one timed out (`$poison` is set) the
-/// transaction is dropped, which queues its `ROLLBACK`, and never committed.
+/// step is bounded by the statement timeout; once one timed out or lost the connection
+/// (`$poison` is set) the transaction is dropped, which queues its `ROLLBACK`, and never
+/// committed.
 macro_rules! run_transaction {
     ($self:ident, $conn:expr, $poison:ident, $callback:ident, |$tx:ident| $statements:expr) => {
         async {
@@ -223,10 +224,11 @@ macro_rules! run_transaction {
                 .await;
             if $poison.is_set() {
                 drop($tx);
-                return outcome.and(Err(Error::Timeout {
-                    operation: "a statement of the transaction",
-                }
-                .into()));
+                return outcome.and(Err(RustAuthError::Adapter(
+                    "tokio-postgres error: the transaction was rolled back: one of its \
+                     statements timed out or lost its connection"
+                        .to_owned(),
+                )));
             }
             match outcome {
                 Ok(()) => {

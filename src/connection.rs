@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustauth_core::error::RustAuthError;
 use tokio::sync::{OwnedRwLockWriteGuard, RwLock, RwLockReadGuard};
@@ -33,22 +33,67 @@ tokio::task_local! {
 }
 
 /// Shared between a bounded operation and the connection it holds: set when the operation
-/// timed out, so the connection (possibly stalled mid-statement) is not reused.
+/// timed out or lost its connection, so the connection is not reused. It also keeps the time
+/// spent acquiring the connection, which the statement timeout does not count (waiting for the
+/// gate, reconnecting and pool checkouts have bounds of their own).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Poison(Arc<AtomicBool>);
+pub(crate) struct Poison(Arc<PoisonState>);
+
+#[derive(Debug, Default)]
+struct PoisonState {
+    set: AtomicBool,
+    /// Time spent acquiring, and since when the current acquisition runs.
+    acquiring: std::sync::Mutex<(Duration, Option<Instant>)>,
+}
 
 impl Poison {
     pub(crate) fn set(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.set.store(true, Ordering::SeqCst);
     }
 
     pub(crate) fn is_set(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.set.load(Ordering::SeqCst)
+    }
+
+    /// Time since `start` not spent acquiring a connection.
+    fn statement_time(&self, start: Instant) -> Duration {
+        let elapsed = start.elapsed();
+        let Ok(acquiring) = self.0.acquiring.lock() else {
+            return elapsed;
+        };
+        let current = acquiring.1.map_or(Duration::ZERO, |since| since.elapsed());
+        elapsed.saturating_sub(acquiring.0 + current)
+    }
+
+    /// Marks the time until the guard drops as spent acquiring a connection.
+    fn acquiring(&self) -> Acquiring<'_> {
+        if let Ok(mut acquiring) = self.0.acquiring.lock() {
+            acquiring.1 = Some(Instant::now());
+        }
+        Acquiring(self)
     }
 }
 
-/// Runs `future` for at most `limit`; on timeout sets `poison` and returns
-/// [`Error::Timeout`] for `operation`.
+struct Acquiring<'a>(&'a Poison);
+
+impl Drop for Acquiring<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut acquiring) = self.0.0.acquiring.lock()
+            && let Some(since) = acquiring.1.take()
+        {
+            acquiring.0 += since.elapsed();
+        }
+    }
+}
+
+/// Marks the connection of the bounded operation the current task runs (if any) for
+/// replacement: called for every connection-class error.
+pub(crate) fn poison_current() {
+    let _ = POISON.try_with(Poison::set);
+}
+
+/// Runs `future` with at most `limit` of statement time (time spent acquiring a connection
+/// excluded); on timeout sets `poison` and returns [`Error::Timeout`] for `operation`.
 pub(crate) async fn within<T, F>(
     limit: Duration,
     poison: &Poison,
@@ -58,12 +103,20 @@ pub(crate) async fn within<T, F>(
 where
     F: Future<Output = std::result::Result<T, RustAuthError>>,
 {
-    match tokio::time::timeout(limit, future).await {
-        Ok(outcome) => outcome,
-        Err(_) => {
+    let start = Instant::now();
+    let future = POISON.scope(poison.clone(), future);
+    tokio::pin!(future);
+    loop {
+        let spent = poison.statement_time(start);
+        if spent >= limit {
             poison.set();
             tracing::warn!(target: "rustauth_tokio_postgres", operation, ?limit, "operation timed out; its connection will be replaced");
-            Err(Error::Timeout { operation }.into())
+            return Err(Error::Timeout { operation }.into());
+        }
+        tokio::select! {
+            biased;
+            outcome = &mut future => return outcome,
+            () = tokio::time::sleep(limit - spent) => {}
         }
     }
 }
@@ -290,8 +343,14 @@ impl Shared {
         Ok(())
     }
 
-    async fn read(&self) -> Result<RwLockReadGuard<'_, Client>> {
-        let client = self.client.read().await;
+    /// The client for one operation, waiting at most `limit` for the gate (a transaction
+    /// holds it), reconnecting first if needed.
+    async fn read(&self, limit: Duration) -> Result<RwLockReadGuard<'_, Client>> {
+        let client = tokio::time::timeout(limit, self.client.read())
+            .await
+            .map_err(|_| Error::Timeout {
+                operation: "waiting for the connection",
+            })?;
         if !self.stale(&client) {
             return Ok(client);
         }
@@ -490,9 +549,13 @@ impl TokioPostgresConnection {
     where
         F: Future<Output = std::result::Result<T, RustAuthError>>,
     {
-        let poison = Poison::default();
-        let scoped = POISON.scope(poison.clone(), future);
-        within(self.statement_timeout, &poison, operation, scoped).await
+        within(
+            self.statement_timeout,
+            &Poison::default(),
+            operation,
+            future,
+        )
+        .await
     }
 
     /// Checks out a connection for one ordinary operation.
@@ -502,20 +565,21 @@ impl TokioPostgresConnection {
     /// transaction callback (it would wait forever for the transaction it is part of); on a
     /// pool, checkout errors (timeout, connection).
     pub(crate) async fn lease(&self) -> Result<Lease<'_>> {
+        let poison = POISON.try_with(Poison::clone).ok();
+        let acquiring = poison.as_ref().map(Poison::acquiring);
         let held = match &self.source {
             Source::Single(shared) => {
                 self.refuse_reentry(shared)?;
-                Held::Single(shared.read().await?, shared, self.mode)
+                let client = shared.read(self.statement_timeout).await?;
+                Held::Single(client, shared, self.mode)
             }
             #[cfg(feature = "deadpool")]
             Source::Pool(pool, discards) => {
                 Held::Pooled(discards.get(pool).await?, discards, self.mode)
             }
         };
-        Ok(Lease {
-            held,
-            poison: POISON.try_with(Poison::clone).ok(),
-        })
+        drop(acquiring);
+        Ok(Lease { held, poison })
     }
 
     /// Holds a connection for a transaction or a migration.

@@ -9,6 +9,7 @@
 mod contract;
 mod differential;
 mod dynamic;
+mod faults;
 mod fixtures;
 mod harness_smoke;
 mod hostile;
