@@ -21,6 +21,7 @@ mod pgbouncer;
 #[cfg(feature = "deadpool")]
 mod pool;
 mod rate_limit;
+mod restart;
 mod statement_modes;
 mod statements;
 mod support;
