@@ -6,6 +6,7 @@
     unreachable_pub
 )]
 
+mod cancellation;
 mod contract;
 mod differential;
 mod dynamic;
