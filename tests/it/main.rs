@@ -21,6 +21,7 @@ mod migrate;
 mod pgbouncer;
 #[cfg(feature = "deadpool")]
 mod pool;
+mod races;
 mod rate_limit;
 mod restart;
 mod statement_modes;
