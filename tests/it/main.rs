@@ -14,6 +14,7 @@ mod faults;
 mod fixtures;
 mod harness_smoke;
 mod hostile;
+mod hostile_gaps;
 mod http_flows;
 mod ids;
 mod joins;
