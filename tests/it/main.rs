@@ -22,6 +22,7 @@ mod migrate;
 mod pgbouncer;
 #[cfg(feature = "deadpool")]
 mod pool;
+mod property;
 mod races;
 mod rate_limit;
 mod restart;
