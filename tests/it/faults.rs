@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rustauth_core::db::{Count, Create, DbAdapter, DbValue, FindOne, Where};
 use rustauth_core::error::RustAuthError;
 use rustauth_core::options::{RateLimitConsumeInput, RateLimitRule, RateLimitStore};
-use rustauth_tokio_postgres::{PoolOptions, TokioPostgresConnection, TokioPostgresStores};
+use rustauth_tokio_postgres::{TokioPostgresConnection, TokioPostgresStores};
 
 use crate::fixtures::{s, ts};
 use crate::support::TestDb;
@@ -25,8 +25,16 @@ pub enum Owned {
     /// `TokioPostgresStores::builder().connect(url)`: one client that reconnects.
     Client,
     /// A deadpool pool.
+    #[cfg(feature = "deadpool")]
     Pool,
 }
+
+/// Every owned backend this build supports.
+pub const OWNED: &[Owned] = &[
+    Owned::Client,
+    #[cfg(feature = "deadpool")]
+    Owned::Pool,
+];
 
 pub async fn stores(url: &str, owned: Owned) -> TokioPostgresStores {
     let builder = TokioPostgresStores::builder()
@@ -34,7 +42,8 @@ pub async fn stores(url: &str, owned: Owned) -> TokioPostgresStores {
         .connect_timeout(Duration::from_secs(2));
     let builder = match owned {
         Owned::Client => builder,
-        Owned::Pool => builder.pool(PoolOptions::default().max_size(3)),
+        #[cfg(feature = "deadpool")]
+        Owned::Pool => builder.pool(rustauth_tokio_postgres::PoolOptions::default().max_size(3)),
     };
     builder.connect(url).await.expect("stores")
 }
@@ -229,20 +238,23 @@ async fn sweep(fault: Fault, owned: Owned) {
 
 #[tokio::test]
 async fn a_cut_at_every_message_fails_that_call_only_and_the_owned_client_reconnects() {
-    sweep(Fault::Cut, Owned::Client).await;
-    sweep(Fault::Cut, Owned::Pool).await;
+    for &owned in OWNED {
+        sweep(Fault::Cut, owned).await;
+    }
 }
 
 #[tokio::test]
 async fn a_reset_at_every_message_fails_that_call_only_and_the_pool_recovers() {
-    sweep(Fault::Reset, Owned::Client).await;
-    sweep(Fault::Reset, Owned::Pool).await;
+    for &owned in OWNED {
+        sweep(Fault::Reset, owned).await;
+    }
 }
 
 #[tokio::test]
 async fn a_stall_at_every_message_times_out_and_the_connection_is_replaced() {
-    sweep(Fault::Stall, Owned::Client).await;
-    sweep(Fault::Stall, Owned::Pool).await;
+    for &owned in OWNED {
+        sweep(Fault::Stall, owned).await;
+    }
 }
 
 #[tokio::test]
@@ -259,7 +271,7 @@ async fn an_unanswering_server_times_out_connects_and_calls_then_recovers() {
     assert_eq!(error.kind(), rustauth_tokio_postgres::ErrorKind::Timeout);
     assert!(connect_took < Duration::from_secs(2), "{connect_took:?}");
     proxy.stall_new(false);
-    for owned in [Owned::Client, Owned::Pool] {
+    for &owned in OWNED {
         let stores = stores(&proxy.url, owned).await;
         users(&stores).await.expect("reachable");
         // The whole server stops answering: the open connection and any new one.
@@ -328,7 +340,7 @@ pub async fn terminate_all(db: &TestDb) -> i64 {
 
 #[tokio::test]
 async fn pg_terminate_backend_between_calls_and_mid_transaction() {
-    for owned in [Owned::Client, Owned::Pool] {
+    for &owned in OWNED {
         let db = TestDb::new().await;
         let stores = stores(&db.url, owned).await;
         let mut failures = 0;

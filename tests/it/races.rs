@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use futures::future::join_all;
 use http::Method;
-use rustauth_core::options::{RateLimitConsumeInput, RateLimitRule, RateLimitStore, UserOptions};
+use rustauth_core::options::{RateLimitRule, UserOptions};
 use rustauth_core::verification::{CreateVerificationInput, DbVerificationStore};
-use rustauth_tokio_postgres::{PoolOptions, RoutePolicy, TokioPostgresStores};
+use rustauth_tokio_postgres::RoutePolicy;
 use serde_json::json;
 
 use crate::fixtures::{Backend, backend_adapter};
@@ -188,6 +188,8 @@ async fn one_verification_value_is_consumed_by_exactly_one_of_many_callers() {
 #[cfg(feature = "deadpool")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_across_a_pool_gets_exactly_max_permits() {
+    use rustauth_core::options::{RateLimitConsumeInput, RateLimitStore};
+    use rustauth_tokio_postgres::{PoolOptions, TokioPostgresStores};
     let db = TestDb::new().await;
     let stores = TokioPostgresStores::builder()
         .pool(PoolOptions::default().max_size(8))
