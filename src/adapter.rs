@@ -11,7 +11,7 @@ use rustauth_core::error::RustAuthError;
 use rustauth_core::plugin::PluginMigration;
 use tokio_postgres::Client;
 
-use crate::connection::{Exclusive, TokioPostgresConnection, statements};
+use crate::connection::{Exclusive, Poison, TokioPostgresConnection, statements, within};
 use crate::error::Error;
 use crate::migrate;
 use crate::route::{RoutePolicy, RouteReport, Routes};
@@ -184,9 +184,12 @@ impl TokioPostgresAdapter {
         &self,
         transaction: &tokio_postgres::Transaction<'_>,
         statements: Statements<'_>,
+        poison: &Poison,
         callback: TransactionCallback<'_>,
     ) -> Result<(), RustAuthError> {
-        let tx_adapter = TransactionAdapter::new(transaction, statements, &self.state);
+        let limit = self.connection.statement_timeout();
+        let tx_adapter =
+            TransactionAdapter::new(transaction, statements, &self.state, limit, poison);
         self.connection
             .in_transaction(callback(Box::new(tx_adapter)))
             .await
@@ -203,16 +206,46 @@ pub(crate) fn capabilities() -> AdapterCapabilities {
         .with_transactions()
 }
 
-/// Commits on `Ok`; on `Err` rolls back and returns the callback's error unchanged.
-macro_rules! finish {
-    ($transaction:ident, $outcome:ident) => {
-        match $outcome {
-            Ok(()) => $transaction.commit().await.map_err(|error| Error::from(error).into()),
-            Err(error) => {
-                if let Err(rollback) = $transaction.rollback().await {
-                    tracing::warn!(target: "rustauth_tokio_postgres", error = %rollback, "rollback failed");
+/// Runs a transaction on `$conn` (a client or a pooled object): `BEGIN`, the callback, then
+/// `COMMIT` on `Ok` or `ROLLBACK` on `Err` (the callback's error is returned unchanged). Each
+/// step is bounded by the statement timeout; once one timed out or lost the connection
+/// (`$poison` is set) the transaction is dropped, which queues its `ROLLBACK`, and never
+/// committed.
+macro_rules! run_transaction {
+    ($self:ident, $conn:expr, $poison:ident, $callback:ident, |$tx:ident| $statements:expr) => {
+        async {
+            let limit = $self.connection.statement_timeout();
+            let $tx = within(limit, &$poison, "BEGIN", async {
+                $conn.transaction().await.map_err(|error| Error::from(error).into())
+            })
+            .await?;
+            let outcome = $self
+                .run_callback(&$tx, $statements, &$poison, $callback)
+                .await;
+            if $poison.is_set() {
+                drop($tx);
+                return outcome.and(Err(RustAuthError::Adapter(
+                    "tokio-postgres error: the transaction was rolled back: one of its \
+                     statements timed out or lost its connection"
+                        .to_owned(),
+                )));
+            }
+            match outcome {
+                Ok(()) => {
+                    within(limit, &$poison, "COMMIT (its outcome is unknown)", async {
+                        $tx.commit().await.map_err(|error| Error::from(error).into())
+                    })
+                    .await
                 }
-                Err(error)
+                Err(error) => {
+                    let rollback = within(limit, &$poison, "ROLLBACK", async {
+                        $tx.rollback().await.map_err(|error| Error::from(error).into())
+                    });
+                    if let Err(rollback) = rollback.await {
+                        tracing::warn!(target: "rustauth_tokio_postgres", error = %rollback, "rollback failed");
+                    }
+                    Err(error)
+                }
             }
         }
     };
@@ -220,10 +253,10 @@ macro_rules! finish {
 
 macro_rules! shared_op {
     ($self:ident, $method:ident, $query:ident) => {
-        Box::pin(async move {
+        Box::pin($self.connection.bounded(stringify!($method), async move {
             let lease = $self.connection.lease().await?;
             $self.router().$method(lease.session(), $query).await
-        })
+        }))
     };
 }
 
@@ -274,21 +307,30 @@ impl DbAdapter for TokioPostgresAdapter {
             // transaction queues ROLLBACK on its connection before the connection is released
             // (the gate on a single client, the pool otherwise): a cancelled transaction can
             // never leak writes into the next caller's statements.
-            match self.connection.exclusive().await? {
-                Exclusive::Single(mut client, shared, mode) => {
-                    let transaction = client.transaction().await.map_err(Error::from)?;
-                    let statements = statements(mode, Statements::Cache(shared.statements()));
-                    let outcome = self.run_callback(&transaction, statements, callback).await;
-                    finish!(transaction, outcome)
+            let limit = self.connection.statement_timeout();
+            let waiting = tokio::time::timeout(limit, self.connection.exclusive());
+            let mut held = waiting.await.map_err(|_| Error::Timeout {
+                operation: "waiting for the connection",
+            })??;
+            let poison = Poison::default();
+            let outcome = match &mut held {
+                Exclusive::Single(client, shared, mode) => {
+                    let statements = statements(*mode, Statements::Cache(shared.statements()));
+                    run_transaction!(self, client, poison, callback, |transaction| statements).await
                 }
                 #[cfg(feature = "deadpool")]
-                Exclusive::Pooled(mut object, mode) => {
-                    let transaction = object.transaction().await.map_err(Error::from)?;
-                    let statements = statements(mode, Statements::PooledTransaction(&transaction));
-                    let outcome = self.run_callback(&transaction, statements, callback).await;
-                    finish!(transaction, outcome)
+                Exclusive::Pooled(object, mode) => {
+                    let mode = *mode;
+                    run_transaction!(self, object, poison, callback, |transaction| {
+                        statements(mode, Statements::PooledTransaction(&transaction))
+                    })
+                    .await
                 }
+            };
+            if poison.is_set() {
+                held.poison();
             }
+            outcome
         })
     }
 

@@ -1,11 +1,14 @@
 //! The connection shared by the adapter and the rate-limit store: one client with a
 //! transaction gate and a prepared-statement cache, or (feature `deadpool`) a pool.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
+use rustauth_core::error::RustAuthError;
 use tokio::sync::{OwnedRwLockWriteGuard, RwLock, RwLockReadGuard};
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Config};
 
 use crate::error::{Error, Result};
 use crate::typed::cache::StatementCache;
@@ -13,9 +16,109 @@ use crate::typed::client::{Conn, Session, Statements};
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
+/// How long [`TokioPostgresConnection::connect`] waits for the TCP connect and the login
+/// together, unless the URL sets `connect_timeout`.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long one adapter or rate-limit operation may take, waiting for the connection included,
+/// unless [`TokioPostgresConnection::with_statement_timeout`] says otherwise.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
 tokio::task_local! {
     /// The single-client connection whose transaction callback the current task is running.
     static IN_TRANSACTION_OF: u64;
+    /// Set when the bounded operation the current task runs timed out; leases taken inside it
+    /// then throw their connection away.
+    static POISON: Poison;
+}
+
+/// Shared between a bounded operation and the connection it holds: set when the operation
+/// timed out or lost its connection, so the connection is not reused. It also keeps the time
+/// spent acquiring the connection, which the statement timeout does not count (waiting for the
+/// gate, reconnecting and pool checkouts have bounds of their own).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Poison(Arc<PoisonState>);
+
+#[derive(Debug, Default)]
+struct PoisonState {
+    set: AtomicBool,
+    /// Time spent acquiring, and since when the current acquisition runs.
+    acquiring: std::sync::Mutex<(Duration, Option<Instant>)>,
+}
+
+impl Poison {
+    pub(crate) fn set(&self) {
+        self.0.set.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.set.load(Ordering::SeqCst)
+    }
+
+    /// Time since `start` not spent acquiring a connection.
+    fn statement_time(&self, start: Instant) -> Duration {
+        let elapsed = start.elapsed();
+        let Ok(acquiring) = self.0.acquiring.lock() else {
+            return elapsed;
+        };
+        let current = acquiring.1.map_or(Duration::ZERO, |since| since.elapsed());
+        elapsed.saturating_sub(acquiring.0 + current)
+    }
+
+    /// Marks the time until the guard drops as spent acquiring a connection.
+    fn acquiring(&self) -> Acquiring<'_> {
+        if let Ok(mut acquiring) = self.0.acquiring.lock() {
+            acquiring.1 = Some(Instant::now());
+        }
+        Acquiring(self)
+    }
+}
+
+struct Acquiring<'a>(&'a Poison);
+
+impl Drop for Acquiring<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut acquiring) = self.0.0.acquiring.lock()
+            && let Some(since) = acquiring.1.take()
+        {
+            acquiring.0 += since.elapsed();
+        }
+    }
+}
+
+/// Marks the connection of the bounded operation the current task runs (if any) for
+/// replacement: called for every connection-class error.
+pub(crate) fn poison_current() {
+    let _ = POISON.try_with(Poison::set);
+}
+
+/// Runs `future` with at most `limit` of statement time (time spent acquiring a connection
+/// excluded); on timeout sets `poison` and returns [`Error::Timeout`] for `operation`.
+pub(crate) async fn within<T, F>(
+    limit: Duration,
+    poison: &Poison,
+    operation: &'static str,
+    future: F,
+) -> std::result::Result<T, RustAuthError>
+where
+    F: Future<Output = std::result::Result<T, RustAuthError>>,
+{
+    let start = Instant::now();
+    let future = POISON.scope(poison.clone(), future);
+    tokio::pin!(future);
+    loop {
+        let spent = poison.statement_time(start);
+        if spent >= limit {
+            poison.set();
+            tracing::warn!(target: "rustauth_tokio_postgres", operation, ?limit, "operation timed out; its connection will be replaced");
+            return Err(Error::Timeout { operation }.into());
+        }
+        tokio::select! {
+            biased;
+            outcome = &mut future => return outcome,
+            () = tokio::time::sleep(limit - spent) => {}
+        }
+    }
 }
 
 /// How statements reach the server.
@@ -41,23 +144,59 @@ pub enum StatementMode {
 /// holds it exclusively from `BEGIN` to `COMMIT`/`ROLLBACK`, so no other caller's query can land
 /// inside it. On a pool, each operation checks out a connection and a transaction keeps its
 /// own until it ends.
+///
+/// Every operation is bounded by the [statement timeout](Self::with_statement_timeout). A
+/// connection this crate opened ([`connect`](Self::connect)) reconnects by itself: when its
+/// client was closed (server restart, network cut, `pg_terminate_backend`) or an operation on it
+/// timed out, the next operation replaces the client (and forgets its prepared statements)
+/// first. A connection built with [`from_client`](Self::from_client) cannot reconnect, as it
+/// does not know how the client was made: once closed, every call fails with a connection error.
 #[derive(Clone)]
 pub struct TokioPostgresConnection {
     source: Source,
     mode: StatementMode,
+    statement_timeout: Duration,
 }
 
 #[derive(Clone)]
 enum Source {
     Single(Arc<Shared>),
     #[cfg(feature = "deadpool")]
-    Pool(deadpool_postgres::Pool),
+    Pool(deadpool_postgres::Pool, Arc<Discards>),
 }
 
 pub(crate) struct Shared {
     id: u64,
     client: Arc<RwLock<Client>>,
     statements: StatementCache,
+    /// How to open the client again; `None` for a caller's client.
+    origin: Option<Origin>,
+    /// An operation timed out on the client: replace it before the next use.
+    broken: AtomicBool,
+    reconnects: AtomicU64,
+}
+
+/// How a connection this crate opened was made.
+struct Origin {
+    config: Config,
+    connect_timeout: Duration,
+}
+
+impl Origin {
+    async fn open(&self) -> Result<Client> {
+        let connecting = self.config.connect(tokio_postgres::NoTls);
+        let (client, connection) = tokio::time::timeout(self.connect_timeout, connecting)
+            .await
+            .map_err(|_| Error::Timeout {
+                operation: "connecting to the server",
+            })??;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::warn!(target: "rustauth_tokio_postgres", %error, "connection closed with an error");
+            }
+        });
+        Ok(client)
+    }
 }
 
 impl std::fmt::Debug for TokioPostgresConnection {
@@ -66,38 +205,95 @@ impl std::fmt::Debug for TokioPostgresConnection {
         match &self.source {
             Source::Single(shared) => debug.field("client", &shared.id),
             #[cfg(feature = "deadpool")]
-            Source::Pool(pool) => debug.field("pool", &pool.status()),
+            Source::Pool(pool, _) => debug.field("pool", &pool.status()),
         };
-        debug.field("mode", &self.mode).finish_non_exhaustive()
+        debug
+            .field("mode", &self.mode)
+            .field("statement_timeout", &self.statement_timeout)
+            .finish_non_exhaustive()
     }
 }
 
 /// A connection checked out for one ordinary operation.
+///
+/// Taken inside [`TokioPostgresConnection::bounded`], it throws its connection away when the
+/// operation times out: the single client is marked for replacement, the pooled connection is
+/// detached from the pool and closed.
+pub(crate) struct Lease<'a> {
+    held: Held<'a>,
+    poison: Option<Poison>,
+}
+
 // Lives on the stack for one operation; boxing the pooled object would cost an allocation each.
 #[allow(clippy::large_enum_variant)]
-pub(crate) enum Lease<'a> {
-    Single(
-        RwLockReadGuard<'a, Client>,
-        &'a StatementCache,
-        StatementMode,
-    ),
+enum Held<'a> {
+    Single(RwLockReadGuard<'a, Client>, &'a Shared, StatementMode),
     #[cfg(feature = "deadpool")]
-    Pooled(deadpool_postgres::Object, StatementMode),
+    Pooled(deadpool_postgres::Object, &'a Discards, StatementMode),
 }
 
 impl Lease<'_> {
     /// The session typed and dynamic statements run on.
     pub(crate) fn session(&self) -> Session<'_> {
-        match self {
-            Lease::Single(client, cache, mode) => Session {
+        match &self.held {
+            Held::Single(client, shared, mode) => Session {
                 conn: Conn::Client(client),
-                statements: statements(*mode, Statements::Cache(cache)),
+                statements: statements(*mode, Statements::Cache(&shared.statements)),
             },
             #[cfg(feature = "deadpool")]
-            Lease::Pooled(object, mode) => Session {
+            Held::Pooled(object, _, mode) => Session {
                 conn: Conn::Client(object),
                 statements: statements(*mode, Statements::Pooled(object)),
             },
+        }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if !self.poison.as_ref().is_some_and(Poison::is_set) {
+            return;
+        }
+        match &self.held {
+            Held::Single(_, shared, _) => shared.mark_broken(),
+            #[cfg(feature = "deadpool")]
+            Held::Pooled(object, discards, _) => {
+                discards.add(deadpool_postgres::Object::id(object))
+            }
+        }
+    }
+}
+
+/// Pooled connections to close instead of reusing: an operation on them timed out. The
+/// object goes back to the pool when its lease drops; the next checkout that draws it takes it
+/// out of the pool instead.
+#[cfg(feature = "deadpool")]
+#[derive(Debug, Default)]
+pub(crate) struct Discards(
+    std::sync::Mutex<std::collections::HashSet<deadpool_postgres::ObjectId>>,
+);
+
+#[cfg(feature = "deadpool")]
+impl Discards {
+    fn add(&self, id: deadpool_postgres::ObjectId) {
+        if let Ok(mut ids) = self.0.lock() {
+            ids.insert(id);
+        }
+    }
+
+    /// Whether `id` was marked, forgetting it.
+    fn take(&self, id: deadpool_postgres::ObjectId) -> bool {
+        self.0.lock().is_ok_and(|mut ids| ids.remove(&id))
+    }
+
+    /// A pooled connection that was not marked; marked ones are closed on the way.
+    async fn get(&self, pool: &deadpool_postgres::Pool) -> Result<deadpool_postgres::Object> {
+        loop {
+            let object = pool.get().await?;
+            if !self.take(deadpool_postgres::Object::id(&object)) {
+                return Ok(object);
+            }
+            drop(deadpool_postgres::Object::take(object));
         }
     }
 }
@@ -115,6 +311,62 @@ impl Shared {
     pub(crate) fn statements(&self) -> &StatementCache {
         &self.statements
     }
+
+    /// Replaces the client before its next use, if this crate opened it.
+    fn mark_broken(&self) {
+        if self.origin.is_some() {
+            self.broken.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether the client must be replaced before use.
+    fn stale(&self, client: &Client) -> bool {
+        self.origin.is_some() && (client.is_closed() || self.broken.load(Ordering::SeqCst))
+    }
+
+    /// Replaces a stale client, under the gate's write lock so no statement is in flight on it.
+    async fn refresh(&self, client: &mut Client) -> Result<()> {
+        let Some(origin) = &self.origin else {
+            return Ok(());
+        };
+        // Another task may have reconnected while this one waited for the lock.
+        if !self.stale(client) {
+            return Ok(());
+        }
+        let fresh = origin.open().await?;
+        // The old client's statements were prepared on the old server session.
+        *client = fresh;
+        self.statements.clear();
+        self.broken.store(false, Ordering::SeqCst);
+        self.reconnects.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(target: "rustauth_tokio_postgres", connection = self.id, "reconnected");
+        Ok(())
+    }
+
+    /// The client for one operation, waiting at most `limit` for the gate (a transaction
+    /// holds it), reconnecting first if needed.
+    async fn read(&self, limit: Duration) -> Result<RwLockReadGuard<'_, Client>> {
+        let client = tokio::time::timeout(limit, self.client.read())
+            .await
+            .map_err(|_| Error::Timeout {
+                operation: "waiting for the connection",
+            })?;
+        if !self.stale(&client) {
+            return Ok(client);
+        }
+        drop(client);
+        let mut client = self.client.write().await;
+        self.refresh(&mut client).await?;
+        Ok(client.downgrade())
+    }
+
+    async fn write(self: &Arc<Self>) -> Result<OwnedRwLockWriteGuard<Client>> {
+        let mut client = Arc::clone(&self.client).write_owned().await;
+        if self.stale(&client) {
+            self.refresh(&mut client).await?;
+        }
+        Ok(client)
+    }
 }
 
 impl Exclusive {
@@ -124,6 +376,16 @@ impl Exclusive {
             Exclusive::Single(client, ..) => client,
             #[cfg(feature = "deadpool")]
             Exclusive::Pooled(object, _) => object,
+        }
+    }
+
+    /// Throws the connection away after a timeout: the single client is replaced before its
+    /// next use (when this crate opened it), a pooled connection is closed and leaves the pool.
+    pub(crate) fn poison(self) {
+        match self {
+            Exclusive::Single(_, shared, _) => shared.mark_broken(),
+            #[cfg(feature = "deadpool")]
+            Exclusive::Pooled(object, _) => drop(deadpool_postgres::Object::take(object)),
         }
     }
 }
@@ -141,14 +403,27 @@ impl TokioPostgresConnection {
     ///
     /// The caller keeps driving the `tokio_postgres::Connection` returned with the client
     /// (usually `tokio::spawn(connection)`); queries fail once it stops.
+    ///
+    /// Such a connection cannot reconnect: once the client is closed every call fails with a
+    /// connection error (build a new connection, or use [`connect`](Self::connect), which
+    /// reconnects). A call that timed out leaves the client usable: tokio-postgres discards the
+    /// late replies of a dropped request and a dropped transaction queues its `ROLLBACK`.
     pub fn from_client(client: Client) -> Self {
+        Self::single(client, None)
+    }
+
+    fn single(client: Client, origin: Option<Origin>) -> Self {
         Self {
             source: Source::Single(Arc::new(Shared {
                 id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
                 client: Arc::new(RwLock::new(client)),
                 statements: StatementCache::default(),
+                origin,
+                broken: AtomicBool::new(false),
+                reconnects: AtomicU64::new(0),
             })),
             mode: StatementMode::default(),
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
         }
     }
 
@@ -157,25 +432,48 @@ impl TokioPostgresConnection {
     #[cfg_attr(docsrs, doc(cfg(feature = "deadpool")))]
     pub fn from_pool(pool: deadpool_postgres::Pool) -> Self {
         Self {
-            source: Source::Pool(pool),
+            source: Source::Pool(pool, Arc::default()),
             mode: StatementMode::default(),
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
         }
     }
 
     /// Connects one client to `url` without TLS and spawns its driver task.
     ///
+    /// Connecting (TCP and login together) waits at most the URL's `connect_timeout`, else
+    /// [`DEFAULT_CONNECT_TIMEOUT`]. The connection keeps the URL and reconnects by itself: an
+    /// operation that finds the client closed, or follows one that timed out, opens a new
+    /// client first.
+    ///
     /// # Errors
     /// [`ErrorKind::Connection`](crate::ErrorKind::Connection) when the server cannot be
     /// reached or rejects the login (the message keeps the SQLSTATE, e.g. `3D000` for a missing
-    /// database).
+    /// database); [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when connecting takes too
+    /// long.
     pub async fn connect(url: &str) -> Result<Self> {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::warn!(target: "rustauth_tokio_postgres", %error, "connection closed with an error");
-            }
-        });
-        Ok(Self::from_client(client))
+        Self::connect_with_timeout(url, None).await
+    }
+
+    /// Like [`connect`](Self::connect), waiting at most `connect_timeout` (when `Some`, it
+    /// overrides the URL's `connect_timeout`) for each connect and reconnect.
+    ///
+    /// # Errors
+    /// As for [`connect`](Self::connect).
+    pub async fn connect_with_timeout(
+        url: &str,
+        connect_timeout: Option<Duration>,
+    ) -> Result<Self> {
+        let mut config: Config = url.parse()?;
+        let connect_timeout = connect_timeout
+            .or_else(|| config.get_connect_timeout().copied())
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        config.connect_timeout(connect_timeout);
+        let origin = Origin {
+            config,
+            connect_timeout,
+        };
+        let client = origin.open().await?;
+        Ok(Self::single(client, Some(origin)))
     }
 
     /// Creates a pool for `url` (no TLS) with production defaults: see [`crate::PoolOptions`].
@@ -186,11 +484,10 @@ impl TokioPostgresConnection {
     #[cfg(feature = "deadpool")]
     #[cfg_attr(docsrs, doc(cfg(feature = "deadpool")))]
     pub fn connect_pool(url: &str, options: crate::PoolOptions) -> Result<Self> {
-        Ok(Self::from_pool(crate::pool::build(
-            url,
-            options,
-            tokio_postgres::NoTls,
-        )?))
+        Ok(
+            Self::from_pool(crate::pool::build(url, options, tokio_postgres::NoTls)?)
+                .with_statement_timeout(options.statement_timeout),
+        )
     }
 
     /// Sends statements as `mode` says (default [`StatementMode::Prepared`]).
@@ -205,6 +502,64 @@ impl TokioPostgresConnection {
         self.mode
     }
 
+    /// Bounds every adapter and rate-limit operation, waiting for the connection included
+    /// (default [`DEFAULT_STATEMENT_TIMEOUT`]). In a transaction it bounds `BEGIN`, each
+    /// operation and `COMMIT`/`ROLLBACK`, not the time the callback spends elsewhere.
+    ///
+    /// An operation that runs out of time fails with
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) and its connection is not reused: a
+    /// pooled one is closed, a client opened by [`connect`](Self::connect) is replaced on the
+    /// next call, and a transaction it was part of is rolled back, never committed. A timed-out
+    /// `COMMIT` has an unknown outcome.
+    #[must_use]
+    pub fn with_statement_timeout(mut self, timeout: Duration) -> Self {
+        self.statement_timeout = timeout;
+        self
+    }
+
+    /// The bound on each operation, see [`with_statement_timeout`](Self::with_statement_timeout).
+    pub fn statement_timeout(&self) -> Duration {
+        self.statement_timeout
+    }
+
+    /// Whether the connection opens a new client by itself after losing its own (true for
+    /// [`connect`](Self::connect) and for pools).
+    pub fn reconnects(&self) -> bool {
+        match &self.source {
+            Source::Single(shared) => shared.origin.is_some(),
+            #[cfg(feature = "deadpool")]
+            Source::Pool(..) => true,
+        }
+    }
+
+    /// How many times the single client was replaced; `None` for a pool.
+    pub fn reconnect_count(&self) -> Option<u64> {
+        match &self.source {
+            Source::Single(shared) => Some(shared.reconnects.load(Ordering::Relaxed)),
+            #[cfg(feature = "deadpool")]
+            Source::Pool(..) => None,
+        }
+    }
+
+    /// Runs one operation within the statement timeout. Leases taken inside throw their
+    /// connection away when it runs out.
+    pub(crate) async fn bounded<T, F>(
+        &self,
+        operation: &'static str,
+        future: F,
+    ) -> std::result::Result<T, RustAuthError>
+    where
+        F: Future<Output = std::result::Result<T, RustAuthError>>,
+    {
+        within(
+            self.statement_timeout,
+            &Poison::default(),
+            operation,
+            future,
+        )
+        .await
+    }
+
     /// Checks out a connection for one ordinary operation.
     ///
     /// # Errors
@@ -212,18 +567,21 @@ impl TokioPostgresConnection {
     /// transaction callback (it would wait forever for the transaction it is part of); on a
     /// pool, checkout errors (timeout, connection).
     pub(crate) async fn lease(&self) -> Result<Lease<'_>> {
-        match &self.source {
+        let poison = POISON.try_with(Poison::clone).ok();
+        let acquiring = poison.as_ref().map(Poison::acquiring);
+        let held = match &self.source {
             Source::Single(shared) => {
                 self.refuse_reentry(shared)?;
-                Ok(Lease::Single(
-                    shared.client.read().await,
-                    &shared.statements,
-                    self.mode,
-                ))
+                let client = shared.read(self.statement_timeout).await?;
+                Held::Single(client, shared, self.mode)
             }
             #[cfg(feature = "deadpool")]
-            Source::Pool(pool) => Ok(Lease::Pooled(pool.get().await?, self.mode)),
-        }
+            Source::Pool(pool, discards) => {
+                Held::Pooled(discards.get(pool).await?, discards, self.mode)
+            }
+        };
+        drop(acquiring);
+        Ok(Lease { held, poison })
     }
 
     /// Holds a connection for a transaction or a migration.
@@ -231,11 +589,13 @@ impl TokioPostgresConnection {
         match &self.source {
             Source::Single(shared) => {
                 self.refuse_reentry(shared)?;
-                let client = Arc::clone(&shared.client).write_owned().await;
+                let client = shared.write().await?;
                 Ok(Exclusive::Single(client, Arc::clone(shared), self.mode))
             }
             #[cfg(feature = "deadpool")]
-            Source::Pool(pool) => Ok(Exclusive::Pooled(pool.get().await?, self.mode)),
+            Source::Pool(pool, discards) => {
+                Ok(Exclusive::Pooled(discards.get(pool).await?, self.mode))
+            }
         }
     }
 
@@ -259,7 +619,7 @@ impl TokioPostgresConnection {
         match &self.source {
             Source::Single(shared) => IN_TRANSACTION_OF.scope(shared.id, future).await,
             #[cfg(feature = "deadpool")]
-            Source::Pool(_) => future.await,
+            Source::Pool(..) => future.await,
         }
     }
 
@@ -268,7 +628,7 @@ impl TokioPostgresConnection {
         match &self.source {
             Source::Single(shared) => shared.statements.clear(),
             #[cfg(feature = "deadpool")]
-            Source::Pool(pool) => pool.manager().statement_caches.clear(),
+            Source::Pool(pool, _) => pool.manager().statement_caches.clear(),
         }
     }
 
@@ -278,7 +638,7 @@ impl TokioPostgresConnection {
         match &self.source {
             Source::Single(shared) => Some(shared.statements.len()),
             #[cfg(feature = "deadpool")]
-            Source::Pool(_) => None,
+            Source::Pool(..) => None,
         }
     }
 }

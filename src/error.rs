@@ -186,6 +186,10 @@ fn database_error(error: &Error) -> Option<&tokio_postgres::error::DbError> {
 impl From<Error> for RustAuthError {
     fn from(error: Error) -> Self {
         crate::telemetry::record_error(&error);
+        if error.kind() == ErrorKind::Connection {
+            // The operation's connection is lost or broken: do not reuse it.
+            crate::connection::poison_current();
+        }
         Self::Adapter(flatten(&error))
     }
 }

@@ -20,7 +20,9 @@ mod typed;
 mod verify;
 
 pub use adapter::TokioPostgresAdapter;
-pub use connection::{StatementMode, TokioPostgresConnection};
+pub use connection::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, StatementMode, TokioPostgresConnection,
+};
 /// The pool crate this crate is built on, re-exported so versions always match.
 #[cfg(feature = "deadpool")]
 #[cfg_attr(docsrs, doc(cfg(feature = "deadpool")))]

@@ -10,7 +10,8 @@ use crate::error::{Error, Result};
 /// [`TokioPostgresConnection::connect_pool`](crate::TokioPostgresConnection::connect_pool).
 ///
 /// The defaults fail fast instead of hanging: a caller waits at most `wait_timeout` for a free
-/// connection, connecting and recycling are bounded too.
+/// connection, connecting and recycling are bounded too, and each operation at most
+/// `statement_timeout` (after which its connection is closed instead of reused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolOptions {
@@ -22,6 +23,9 @@ pub struct PoolOptions {
     pub create_timeout: Duration,
     /// Longest wait to check a returned connection (default 5 s).
     pub recycle_timeout: Duration,
+    /// Longest run of one operation, checkout included (default 30 s); see
+    /// [`TokioPostgresConnection::with_statement_timeout`](crate::TokioPostgresConnection::with_statement_timeout).
+    pub statement_timeout: Duration,
 }
 
 impl Default for PoolOptions {
@@ -31,6 +35,7 @@ impl Default for PoolOptions {
             wait_timeout: Duration::from_secs(5),
             create_timeout: Duration::from_secs(5),
             recycle_timeout: Duration::from_secs(5),
+            statement_timeout: crate::connection::DEFAULT_STATEMENT_TIMEOUT,
         }
     }
 }
@@ -49,6 +54,20 @@ impl PoolOptions {
         self.wait_timeout = timeout;
         self
     }
+
+    /// Sets the longest wait to open a new connection (TCP connect and login).
+    #[must_use]
+    pub fn create_timeout(mut self, timeout: Duration) -> Self {
+        self.create_timeout = timeout;
+        self
+    }
+
+    /// Sets the longest run of one operation.
+    #[must_use]
+    pub fn statement_timeout(mut self, timeout: Duration) -> Self {
+        self.statement_timeout = timeout;
+        self
+    }
 }
 
 /// Builds a pool for `url` whose connections negotiate TLS with `tls`
@@ -60,9 +79,12 @@ where
     T::TlsConnect: Sync + Send,
     <T::TlsConnect as tokio_postgres::tls::TlsConnect<tokio_postgres::Socket>>::Future: Send,
 {
-    let config: tokio_postgres::Config = url.parse().map_err(|_| {
+    let mut config: tokio_postgres::Config = url.parse().map_err(|_| {
         Error::Config("the database URL is not a valid PostgreSQL connection string".to_owned())
     })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(options.create_timeout);
+    }
     // `Fast` recycling checks only that the connection is open: a cancelled transaction has
     // already queued its ROLLBACK on the connection before it returns to the pool, and the
     // next user's statements run after it.

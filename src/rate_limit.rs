@@ -218,6 +218,9 @@ impl From<&crate::TokioPostgresAdapter> for TokioPostgresRateLimitStore {
 impl RateLimitStore for TokioPostgresRateLimitStore {
     fn consume<'a>(&'a self, input: RateLimitConsumeInput) -> RateLimitFuture<'a> {
         let span = crate::telemetry::operation_span("consume", Some(&self.names.table));
-        Box::pin(crate::telemetry::traced(span, self.consume_checked(input)))
+        let bounded = self
+            .connection
+            .bounded("rate-limit consume", self.consume_checked(input));
+        Box::pin(crate::telemetry::traced(span, bounded))
     }
 }

@@ -1,6 +1,7 @@
 //! [`TokioPostgresStores`]: the adapter and the rate-limit store on one connection.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustauth_core::db::{DbAdapter, DbSchema, RateLimitStorage, auth_schema};
 use rustauth_core::error::RustAuthError;
@@ -79,6 +80,8 @@ pub struct TokioPostgresStoresBuilder {
     schema: Option<DbSchema>,
     policy: RoutePolicy,
     mode: Option<StatementMode>,
+    connect_timeout: Option<Duration>,
+    statement_timeout: Option<Duration>,
     #[cfg(feature = "deadpool")]
     pool: Option<crate::PoolOptions>,
 }
@@ -127,6 +130,10 @@ impl TokioPostgresStoresBuilder {
             Some(mode) => connection.with_statement_mode(mode),
             None => connection,
         };
+        let connection = match self.statement_timeout {
+            Some(timeout) => connection.with_statement_timeout(timeout),
+            None => connection,
+        };
         TokioPostgresStores::from_adapter(TokioPostgresAdapter::with_policy(
             connection,
             schema,
@@ -141,6 +148,23 @@ impl TokioPostgresStoresBuilder {
         self
     }
 
+    /// Bounds each connect and reconnect, TCP and login together (default: the URL's
+    /// `connect_timeout`, else [`DEFAULT_CONNECT_TIMEOUT`](crate::DEFAULT_CONNECT_TIMEOUT); for
+    /// a pool it sets [`PoolOptions::create_timeout`](crate::PoolOptions::create_timeout)).
+    /// Used by [`connect`](Self::connect).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Bounds each operation (default
+    /// [`DEFAULT_STATEMENT_TIMEOUT`](crate::DEFAULT_STATEMENT_TIMEOUT), or the pool options'):
+    /// see [`TokioPostgresConnection::with_statement_timeout`].
+    pub fn statement_timeout(mut self, timeout: Duration) -> Self {
+        self.statement_timeout = Some(timeout);
+        self
+    }
+
     /// Connect through a deadpool pool with these options instead of one client.
     #[cfg(feature = "deadpool")]
     #[cfg_attr(docsrs, doc(cfg(feature = "deadpool")))]
@@ -150,17 +174,22 @@ impl TokioPostgresStoresBuilder {
     }
 
     /// Connects to `url` (no TLS) and builds the stores: one client with its driver task
-    /// spawned, or a pool when `pool` (feature `deadpool`) was set.
+    /// spawned, which reconnects by itself after losing its connection, or a pool when `pool`
+    /// (feature `deadpool`) was set.
     ///
     /// # Errors
     /// A connection error with its SQLSTATE (a pool connects on first use instead).
     pub async fn connect(self, url: &str) -> Result<TokioPostgresStores, RustAuthError> {
         #[cfg(feature = "deadpool")]
-        if let Some(options) = self.pool {
+        if let Some(mut options) = self.pool {
+            if let Some(timeout) = self.connect_timeout {
+                options.create_timeout = timeout;
+            }
             let connection = TokioPostgresConnection::connect_pool(url, options)?;
             return Ok(self.build(connection));
         }
-        let connection = TokioPostgresConnection::connect(url).await?;
+        let connection =
+            TokioPostgresConnection::connect_with_timeout(url, self.connect_timeout).await?;
         Ok(self.build(connection))
     }
 }

@@ -15,7 +15,9 @@ impl TokioPostgresConnection {
     /// Connects one client to `url` over TLS and spawns its driver task.
     ///
     /// The server's certificate is checked against the roots of `tls`'s
-    /// [`rustls::ClientConfig`], for the host named in the URL.
+    /// [`rustls::ClientConfig`], for the host named in the URL. Unlike
+    /// [`connect`](Self::connect), this client does not reconnect by itself after losing its
+    /// connection (the connector is not kept); use a pool for that.
     ///
     /// ```no_run
     /// # async fn run(ca_der: Vec<u8>) -> Result<(), Box<dyn std::error::Error>> {
@@ -68,6 +70,7 @@ impl TokioPostgresConnection {
         options: crate::PoolOptions,
         tls: MakeRustlsConnect,
     ) -> Result<Self> {
-        Ok(Self::from_pool(crate::pool::build(url, options, tls)?))
+        Ok(Self::from_pool(crate::pool::build(url, options, tls)?)
+            .with_statement_timeout(options.statement_timeout))
     }
 }

@@ -8,7 +8,10 @@ use rustauth_core::db::{
 use rustauth_core::plugin::PluginMigration;
 use tokio_postgres::Transaction;
 
+use std::time::Duration;
+
 use crate::adapter::{ADAPTER_ID, State, capabilities};
+use crate::connection::{Poison, within};
 use crate::error::Error;
 use crate::migrate;
 use crate::router::Router;
@@ -19,6 +22,9 @@ pub(crate) struct TransactionAdapter<'tx> {
     transaction: &'tx Transaction<'tx>,
     session: Session<'tx>,
     router: Router<'tx>,
+    /// The statement timeout, and the flag set when one statement ran out of it.
+    limit: Duration,
+    poison: &'tx Poison,
 }
 
 impl<'tx> TransactionAdapter<'tx> {
@@ -26,6 +32,8 @@ impl<'tx> TransactionAdapter<'tx> {
         transaction: &'tx Transaction<'tx>,
         statements: Statements<'tx>,
         state: &'tx State,
+        limit: Duration,
+        poison: &'tx Poison,
     ) -> Self {
         Self {
             transaction,
@@ -34,13 +42,20 @@ impl<'tx> TransactionAdapter<'tx> {
                 statements,
             },
             router: state.router(),
+            limit,
+            poison,
         }
     }
 }
 
 macro_rules! tx_op {
     ($self:ident, $method:ident, $query:ident) => {
-        Box::pin(async move { $self.router.$method($self.session, $query).await })
+        Box::pin(within(
+            $self.limit,
+            $self.poison,
+            stringify!($method),
+            $self.router.$method($self.session, $query),
+        ))
     };
 }
 

@@ -180,6 +180,31 @@ impl ThrowawayPostgres {
         self.port
     }
 
+    /// Restarts the server (`pg_ctl restart -m fast`): every connection is ended, the data is
+    /// kept. Only for clusters the caller started itself.
+    ///
+    /// # Errors
+    /// A message with the server log tail when `pg_ctl` fails.
+    pub fn restart(&self) -> Result<(), String> {
+        let out = self.run(
+            Command::new(&self.pg_ctl)
+                .arg("-D")
+                .arg(self.data_dir())
+                .arg("-l")
+                .arg(self.log_file())
+                .args(["-m", "fast", "-w", "-t", "60", "-s", "restart"]),
+        )?;
+        if !out.status.success() {
+            return Err(format!(
+                "pg_ctl restart failed ({}): {}\nserver log tail:\n{}",
+                out.status,
+                output_text(&out),
+                self.log_tail(20),
+            ));
+        }
+        Ok(())
+    }
+
     /// The postmaster's process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         let text = fs::read_to_string(self.data_dir().join("postmaster.pid")).ok()?;

@@ -19,7 +19,7 @@ use crate::support::TestDb;
 
 const BASE: &str = "http://localhost:3000/api/auth";
 
-fn options(user: UserOptions) -> RustAuthOptions {
+pub fn options(user: UserOptions) -> RustAuthOptions {
     let mut options = with_integration_test_defaults(
         RustAuthOptions::new()
             .secret("a-test-secret-that-is-long-enough-for-rustauth")
@@ -42,7 +42,7 @@ async fn auth(db: &TestDb, options: RustAuthOptions) -> (RustAuth, TokioPostgres
     auth_on(db, Backend::Client, options).await
 }
 
-async fn auth_on(
+pub async fn auth_on(
     db: &TestDb,
     backend: Backend,
     options: RustAuthOptions,
@@ -70,13 +70,13 @@ async fn auth_on(
     (auth, stores)
 }
 
-struct Client<'a> {
-    auth: &'a RustAuth,
-    cookie: String,
+pub struct Client<'a> {
+    pub auth: &'a RustAuth,
+    pub cookie: String,
 }
 
 impl Client<'_> {
-    async fn send(&mut self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn send(&mut self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut request = Request::builder()
             .method(method)
             .uri(format!("{BASE}{path}"));

@@ -6,12 +6,15 @@
     unreachable_pub
 )]
 
+mod cancellation;
 mod contract;
 mod differential;
 mod dynamic;
+mod faults;
 mod fixtures;
 mod harness_smoke;
 mod hostile;
+mod hostile_gaps;
 mod http_flows;
 mod ids;
 mod joins;
@@ -19,7 +22,10 @@ mod migrate;
 mod pgbouncer;
 #[cfg(feature = "deadpool")]
 mod pool;
+mod property;
+mod races;
 mod rate_limit;
+mod restart;
 mod statement_modes;
 mod statements;
 mod support;

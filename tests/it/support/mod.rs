@@ -3,6 +3,7 @@
 //! The server is `RUSTAUTH_PG_TEST_URL` when set (CI), else one throwaway cluster per test
 //! process (`support/throwaway_pg.rs`), stopped by a watchdog when the process exits.
 
+pub mod faults;
 mod server;
 #[path = "../../../support/throwaway_pg.rs"]
 pub mod throwaway_pg;
