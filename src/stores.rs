@@ -150,7 +150,7 @@ impl TokioPostgresStoresBuilder {
 
     /// Bounds each connect and reconnect, TCP and login together (default: the URL's
     /// `connect_timeout`, else [`DEFAULT_CONNECT_TIMEOUT`](crate::DEFAULT_CONNECT_TIMEOUT); for
-    /// a pool it sets [`PoolOptions::create_timeout`](crate::PoolOptions::create_timeout)).
+    /// a pool it sets `PoolOptions::create_timeout`, feature `deadpool`).
     /// Used by [`connect`](Self::connect).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = Some(timeout);
