@@ -11,11 +11,12 @@ use rustauth_core::error::RustAuthError;
 use rustauth_core::plugin::PluginMigration;
 use tokio_postgres::Client;
 
-use crate::connection::{Exclusive, Poison, TokioPostgresConnection, statements, within};
+use crate::connection::{Exclusive, TokioPostgresConnection, statements};
 use crate::error::Error;
 use crate::migrate;
 use crate::route::{RoutePolicy, RouteReport, Routes};
 use crate::router::{RouteCounters, Router};
+use crate::timeout::{Poison, within};
 use crate::transaction::TransactionAdapter;
 use crate::typed::client::{Conn, Statements};
 

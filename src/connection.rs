@@ -4,121 +4,25 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustauth_core::error::RustAuthError;
 use tokio::sync::{OwnedRwLockWriteGuard, RwLock, RwLockReadGuard};
 use tokio_postgres::{Client, Config};
 
 use crate::error::{Error, Result};
+#[cfg(feature = "deadpool")]
+use crate::pool::Discards;
+pub use crate::timeout::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT};
+use crate::timeout::{Poison, within};
 use crate::typed::cache::StatementCache;
 use crate::typed::client::{Conn, Session, Statements};
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
-/// How long [`TokioPostgresConnection::connect`] waits for the TCP connect and the login
-/// together, unless the URL sets `connect_timeout`.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long one adapter or rate-limit operation may take, waiting for the connection included,
-/// unless [`TokioPostgresConnection::with_statement_timeout`] says otherwise.
-pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
-
 tokio::task_local! {
     /// The single-client connection whose transaction callback the current task is running.
     static IN_TRANSACTION_OF: u64;
-    /// Set when the bounded operation the current task runs timed out; leases taken inside it
-    /// then throw their connection away.
-    static POISON: Poison;
-}
-
-/// Shared between a bounded operation and the connection it holds: set when the operation
-/// timed out or lost its connection, so the connection is not reused. It also keeps the time
-/// spent acquiring the connection, which the statement timeout does not count (waiting for the
-/// gate, reconnecting and pool checkouts have bounds of their own).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Poison(Arc<PoisonState>);
-
-#[derive(Debug, Default)]
-struct PoisonState {
-    set: AtomicBool,
-    /// Time spent acquiring, and since when the current acquisition runs.
-    acquiring: std::sync::Mutex<(Duration, Option<Instant>)>,
-}
-
-impl Poison {
-    pub(crate) fn set(&self) {
-        self.0.set.store(true, Ordering::SeqCst);
-    }
-
-    pub(crate) fn is_set(&self) -> bool {
-        self.0.set.load(Ordering::SeqCst)
-    }
-
-    /// Time since `start` not spent acquiring a connection.
-    fn statement_time(&self, start: Instant) -> Duration {
-        let elapsed = start.elapsed();
-        let Ok(acquiring) = self.0.acquiring.lock() else {
-            return elapsed;
-        };
-        let current = acquiring.1.map_or(Duration::ZERO, |since| since.elapsed());
-        elapsed.saturating_sub(acquiring.0 + current)
-    }
-
-    /// Marks the time until the guard drops as spent acquiring a connection.
-    fn acquiring(&self) -> Acquiring<'_> {
-        if let Ok(mut acquiring) = self.0.acquiring.lock() {
-            acquiring.1 = Some(Instant::now());
-        }
-        Acquiring(self)
-    }
-}
-
-struct Acquiring<'a>(&'a Poison);
-
-impl Drop for Acquiring<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut acquiring) = self.0.0.acquiring.lock()
-            && let Some(since) = acquiring.1.take()
-        {
-            acquiring.0 += since.elapsed();
-        }
-    }
-}
-
-/// Marks the connection of the bounded operation the current task runs (if any) for
-/// replacement: called for every connection-class error.
-pub(crate) fn poison_current() {
-    let _ = POISON.try_with(Poison::set);
-}
-
-/// Runs `future` with at most `limit` of statement time (time spent acquiring a connection
-/// excluded); on timeout sets `poison` and returns [`Error::Timeout`] for `operation`.
-pub(crate) async fn within<T, F>(
-    limit: Duration,
-    poison: &Poison,
-    operation: &'static str,
-    future: F,
-) -> std::result::Result<T, RustAuthError>
-where
-    F: Future<Output = std::result::Result<T, RustAuthError>>,
-{
-    let start = Instant::now();
-    let future = POISON.scope(poison.clone(), future);
-    tokio::pin!(future);
-    loop {
-        let spent = poison.statement_time(start);
-        if spent >= limit {
-            poison.set();
-            tracing::warn!(target: "rustauth_tokio_postgres", operation, ?limit, "operation timed out; its connection will be replaced");
-            return Err(Error::Timeout { operation }.into());
-        }
-        tokio::select! {
-            biased;
-            outcome = &mut future => return outcome,
-            () = tokio::time::sleep(limit - spent) => {}
-        }
-    }
 }
 
 /// How statements reach the server.
@@ -260,40 +164,6 @@ impl Drop for Lease<'_> {
             Held::Pooled(object, discards, _) => {
                 discards.add(deadpool_postgres::Object::id(object))
             }
-        }
-    }
-}
-
-/// Pooled connections to close instead of reusing: an operation on them timed out. The
-/// object goes back to the pool when its lease drops; the next checkout that draws it takes it
-/// out of the pool instead.
-#[cfg(feature = "deadpool")]
-#[derive(Debug, Default)]
-pub(crate) struct Discards(
-    std::sync::Mutex<std::collections::HashSet<deadpool_postgres::ObjectId>>,
-);
-
-#[cfg(feature = "deadpool")]
-impl Discards {
-    fn add(&self, id: deadpool_postgres::ObjectId) {
-        if let Ok(mut ids) = self.0.lock() {
-            ids.insert(id);
-        }
-    }
-
-    /// Whether `id` was marked, forgetting it.
-    fn take(&self, id: deadpool_postgres::ObjectId) -> bool {
-        self.0.lock().is_ok_and(|mut ids| ids.remove(&id))
-    }
-
-    /// A pooled connection that was not marked; marked ones are closed on the way.
-    async fn get(&self, pool: &deadpool_postgres::Pool) -> Result<deadpool_postgres::Object> {
-        loop {
-            let object = pool.get().await?;
-            if !self.take(deadpool_postgres::Object::id(&object)) {
-                return Ok(object);
-            }
-            drop(deadpool_postgres::Object::take(object));
         }
     }
 }
@@ -567,7 +437,7 @@ impl TokioPostgresConnection {
     /// transaction callback (it would wait forever for the transaction it is part of); on a
     /// pool, checkout errors (timeout, connection).
     pub(crate) async fn lease(&self) -> Result<Lease<'_>> {
-        let poison = POISON.try_with(Poison::clone).ok();
+        let poison = crate::timeout::current();
         let acquiring = poison.as_ref().map(Poison::acquiring);
         let held = match &self.source {
             Source::Single(shared) => {

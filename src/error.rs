@@ -188,7 +188,7 @@ impl From<Error> for RustAuthError {
         crate::telemetry::record_error(&error);
         if error.kind() == ErrorKind::Connection {
             // The operation's connection is lost or broken: do not reuse it.
-            crate::connection::poison_current();
+            crate::timeout::poison_current();
         }
         Self::Adapter(flatten(&error))
     }

@@ -13,6 +13,7 @@ mod route;
 mod router;
 mod stores;
 mod telemetry;
+mod timeout;
 #[cfg(feature = "rustls")]
 mod tls;
 mod transaction;

@@ -104,3 +104,35 @@ where
         .build()
         .map_err(|error| Error::Config(format!("cannot build the pool: {error}")))
 }
+
+/// Pooled connections to close instead of reusing: an operation on them timed out. The
+/// object goes back to the pool when its lease drops; the next checkout that draws it takes it
+/// out of the pool instead.
+#[derive(Debug, Default)]
+pub(crate) struct Discards(
+    std::sync::Mutex<std::collections::HashSet<deadpool_postgres::ObjectId>>,
+);
+
+impl Discards {
+    pub(crate) fn add(&self, id: deadpool_postgres::ObjectId) {
+        if let Ok(mut ids) = self.0.lock() {
+            ids.insert(id);
+        }
+    }
+
+    /// Whether `id` was marked, forgetting it.
+    fn take(&self, id: deadpool_postgres::ObjectId) -> bool {
+        self.0.lock().is_ok_and(|mut ids| ids.remove(&id))
+    }
+
+    /// A pooled connection that was not marked; marked ones are closed on the way.
+    pub(crate) async fn get(&self, pool: &Pool) -> Result<deadpool_postgres::Object> {
+        loop {
+            let object = pool.get().await?;
+            if !self.take(deadpool_postgres::Object::id(&object)) {
+                return Ok(object);
+            }
+            drop(deadpool_postgres::Object::take(object));
+        }
+    }
+}

@@ -11,10 +11,10 @@ use tokio_postgres::Transaction;
 use std::time::Duration;
 
 use crate::adapter::{ADAPTER_ID, State, capabilities};
-use crate::connection::{Poison, within};
 use crate::error::Error;
 use crate::migrate;
 use crate::router::Router;
+use crate::timeout::{Poison, within};
 use crate::typed::client::{Conn, Session, Statements};
 
 /// A [`DbAdapter`] bound to one open transaction.
