@@ -1,11 +1,14 @@
 //! Auth hot paths: this adapter typed (`RoutePolicy::Auto`) and dynamic-only
 //! (`RoutePolicy::DynamicOnly`), the raw floor (plain tokio-postgres, statements prepared once,
-//! the same `DbRecord` decoding) and upstream `rustauth-tokio-postgres` 0.3.2, side by side.
+//! the same `DbRecord` decoding) and upstream `rustauth-tokio-postgres` 0.3.2, side by side;
+//! with the `deadpool` feature also this adapter over its pool (`connect_pool`, 8 connections,
+//! `RoutePolicy::Auto`) against upstream `rustauth-deadpool-postgres` 0.3.2 (8 connections).
 //!
-//! Run (one command, about 2–3 minutes on 2 cores):
+//! Run (one command, about 3–4 minutes on 2 cores; without `--features deadpool` the pooled
+//! implementations are left out):
 //!
 //! ```text
-//! cargo bench --bench hot_paths
+//! cargo bench --features deadpool --bench hot_paths
 //! ```
 //!
 //! Uses `RUSTAUTH_PG_BENCH_URL` when set, else a throwaway cluster (needs the PostgreSQL
@@ -16,9 +19,10 @@
 //!
 //! Method, chosen to be fair when client and server share 2 cores:
 //! - every implementation gets its own database, a copy of one seeded template (10,000 users,
-//!   50,000 sessions, 10,000 accounts, 1,000 rate-limit keys), and its own single connection;
+//!   50,000 sessions, 10,000 accounts, 1,000 rate-limit keys), and its own single connection
+//!   (the pooled ones: their own pool of 8, every connection warmed before timing);
 //! - the client runs on a current-thread runtime, so it uses one core and the server backend
-//!   the other; c=8 is 8 concurrent futures sharing that one client;
+//!   the other; c=8 is 8 concurrent futures sharing that one client (or that one pool);
 //! - each (op, c) runs a short warmup per implementation (statements get prepared), then
 //!   `ROUNDS` slices of a fixed op count per implementation, interleaved round-robin with a
 //!   rotating start, so drift and background noise hit every implementation alike; every
@@ -41,8 +45,13 @@
 mod floor;
 #[path = "hot_paths/floor_ops.rs"]
 mod floor_ops;
+#[path = "hot_paths/kind.rs"]
+mod kind;
 #[path = "hot_paths/ops.rs"]
 mod ops;
+#[cfg(feature = "deadpool")]
+#[path = "hot_paths/pool.rs"]
+mod pool;
 #[path = "../tests/it/support/wire.rs"]
 #[allow(dead_code)]
 mod proxy;
@@ -97,7 +106,7 @@ fn main() -> ExitCode {
 }
 
 fn db_name(kind: Kind) -> String {
-    format!("rustauth_bench_{}", kind.name())
+    format!("rustauth_bench_{}", kind.name().replace('-', "_"))
 }
 
 async fn run() -> Result<(), String> {
@@ -105,7 +114,7 @@ async fn run() -> Result<(), String> {
     let base_ops = env_usize("HOT_PATHS_OPS", 800);
     let rounds = env_usize("HOT_PATHS_ROUNDS", 6);
     let (url, _cluster) = setup::server()?;
-    let names: Vec<String> = Kind::ALL.into_iter().map(db_name).collect();
+    let names: Vec<String> = Kind::ALL.iter().copied().map(db_name).collect();
     eprintln!("seeding {} databases…", names.len());
     setup::databases(&url, &names).await?;
     let result = measure(&url, base_ops, rounds).await;
@@ -128,7 +137,8 @@ async fn run() -> Result<(), String> {
         "counted_ops": COUNTED_OPS,
         "cpus": std::thread::available_parallelism().map(usize::from).unwrap_or(0),
         "server": version,
-        "client": "tokio current-thread runtime; c=8 = 8 futures on one client",
+        "client": "tokio current-thread runtime; c=8 = 8 futures on one client (or one pool)",
+        "pool_size": if cfg!(feature = "deadpool") { 8 } else { 0 },
         "elapsed_seconds": started.elapsed().as_secs_f64(),
     });
     let path = report.write_json(meta)?;
@@ -152,15 +162,17 @@ async fn server_version(url: &str) -> String {
 
 async fn measure(url: &str, base_ops: usize, rounds: usize) -> Result<Report, String> {
     let mut impls = Vec::new();
-    for kind in Kind::ALL {
-        let client = setup::connect(&setup::with_dbname(url, &db_name(kind))).await?;
-        impls.push(Impl::new(kind, client).await?);
+    for &kind in Kind::ALL {
+        let db_url = setup::with_dbname(url, &db_name(kind));
+        impls.push(Impl::open(kind, &db_url).await?);
     }
     // One untimed pass of every op on every implementation: statements get prepared, caches
-    // and the server settle before the first timed op.
+    // and the server settle before the first timed op. A pool runs it with 8 tasks, so every
+    // connection is open and has prepared its statements (deadpool hands them out FIFO).
     for op in Op::ALL {
         for imp in &impls {
-            slice(imp, op, 1, WARMUP_OPS / op.ops_divisor(), 1).await?;
+            let c = if imp.kind.pooled() { 8 } else { 1 };
+            slice(imp, op, c, WARMUP_OPS / op.ops_divisor(), 1).await?;
         }
     }
     let mut report = Report::default();
@@ -242,10 +254,9 @@ async fn slice(
 
 /// A separate sequential pass through the counting proxy: round trips and parses per op.
 async fn count_round_trips(url: &str, report: &mut Report) -> Result<(), String> {
-    for kind in Kind::ALL {
+    for &kind in Kind::ALL {
         let proxy = CountingProxy::start(&setup::with_dbname(url, &db_name(kind))).await;
-        let client = setup::connect(&proxy.url).await?;
-        let imp = Impl::new(kind, client).await?;
+        let imp = Impl::open(kind, &proxy.url).await?;
         let mut rng = Rng::new(7);
         for op in Op::ALL {
             for _ in 0..3 {

@@ -1,4 +1,5 @@
-//! The measured operations and the four implementations that run them.
+//! The measured operations and the implementations that run them (four, six with the
+//! `deadpool` feature).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -13,10 +14,10 @@ use rustauth_tokio_postgres::{
     RoutePolicy, TokioPostgresAdapter, TokioPostgresConnection, TokioPostgresRateLimitStore,
 };
 use time::OffsetDateTime;
-use tokio_postgres::Client;
 
 use crate::floor::Floor;
-use crate::setup::{RATE_LIMIT_KEYS, SESSIONS_PER_USER, USERS};
+pub use crate::kind::Kind;
+use crate::setup::{RATE_LIMIT_KEYS, SESSIONS_PER_USER, USERS, connect};
 
 /// One measured operation (a composite counts as one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,28 +91,6 @@ impl Op {
     }
 }
 
-/// Which implementation serves the operations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Typed,
-    Dynamic,
-    Floor,
-    Upstream,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Typed, Kind::Dynamic, Kind::Floor, Kind::Upstream];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Typed => "typed",
-            Kind::Dynamic => "dynamic",
-            Kind::Floor => "floor",
-            Kind::Upstream => "upstream",
-        }
-    }
-}
-
 enum Backend {
     Adapter {
         db: Box<dyn DbAdapter>,
@@ -120,7 +99,7 @@ enum Backend {
     Floor(Box<Floor>),
 }
 
-/// An implementation over one client, with the tokens its creates left for its deletes.
+/// An implementation over one client (or one pool), with the tokens its creates left for its deletes.
 pub struct Impl {
     pub kind: Kind,
     backend: Backend,
@@ -175,14 +154,20 @@ pub fn check(ok: bool, op: Op) -> Result<(), String> {
 }
 
 impl Impl {
-    /// Builds `kind` over `client` (whose connection the caller drives).
-    pub async fn new(kind: Kind, client: Client) -> Result<Self, String> {
+    /// Builds `kind` over the database at `url`: one client, or a pool for the pooled kinds.
+    pub async fn open(kind: Kind, url: &str) -> Result<Self, String> {
         let schema = auth_schema(AuthSchemaOptions {
             rate_limit_storage: RateLimitStorage::Database,
             ..AuthSchemaOptions::default()
         });
         let backend = match kind {
+            #[cfg(feature = "deadpool")]
+            Kind::Pool | Kind::UpstreamPool => {
+                let (db, rate_limit) = crate::pool::open(kind, url, schema).await?;
+                Backend::Adapter { db, rate_limit }
+            }
             Kind::Typed | Kind::Dynamic => {
+                let client = connect(url).await?;
                 let policy = if kind == Kind::Typed {
                     RoutePolicy::Auto
                 } else {
@@ -198,6 +183,7 @@ impl Impl {
                 }
             }
             Kind::Upstream => {
+                let client = connect(url).await?;
                 let conn = upstream::TokioPostgresConnection::from_client(client);
                 Backend::Adapter {
                     rate_limit: Box::new(upstream::TokioPostgresRateLimitStore::from_connection(
@@ -210,7 +196,9 @@ impl Impl {
                 }
             }
             Kind::Floor => Backend::Floor(Box::new(
-                Floor::new(client).await.map_err(|e| e.to_string())?,
+                Floor::new(connect(url).await?)
+                    .await
+                    .map_err(|e| e.to_string())?,
             )),
         };
         Ok(Self {

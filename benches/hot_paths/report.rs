@@ -63,13 +63,14 @@ impl Report {
         }
     }
 
-    /// ours ops/s ÷ upstream ops/s, and ours p50 ÷ floor p50 (same op and c).
+    /// ours ops/s ÷ upstream ops/s (the pool: ÷ upstream's pool), and ours p50 ÷ floor p50
+    /// (same op and c).
     fn ratios(&self, cell: &Cell) -> (Option<f64>, Option<f64>) {
-        if !matches!(cell.kind, Kind::Typed | Kind::Dynamic) {
+        let Some(upstream) = cell.kind.upstream() else {
             return (None, None);
-        }
+        };
         let up = self
-            .cell(cell.op, Kind::Upstream, cell.c)
+            .cell(cell.op, upstream, cell.c)
             .map(|u| cell.ops_per_sec() / u.ops_per_sec());
         let floor = self
             .cell(cell.op, Kind::Floor, cell.c)
@@ -81,7 +82,7 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<20} {:<8} {:>2} {:>9} {:>8} {:>8} {:>5} {:>7} {:>8}",
+            "{:<20} {:<13} {:>2} {:>9} {:>8} {:>8} {:>5} {:>7} {:>8}",
             "op", "impl", "c", "ops/s", "p50 µs", "p99 µs", "RT", "×up", "p50/flr"
         );
         let fmt = |v: Option<f64>, p: usize| v.map_or("-".to_owned(), |v| format!("{v:.p$}"));
@@ -89,7 +90,7 @@ impl Report {
             let (up, floor) = self.ratios(cell);
             let _ = writeln!(
                 out,
-                "{:<20} {:<8} {:>2} {:>9.0} {:>8.1} {:>8.1} {:>5} {:>7} {:>8}",
+                "{:<20} {:<13} {:>2} {:>9.0} {:>8.1} {:>8.1} {:>5} {:>7} {:>8}",
                 cell.op.name(),
                 cell.kind.name(),
                 cell.c,
@@ -101,6 +102,10 @@ impl Report {
                 fmt(floor, 2),
             );
         }
+        let _ = writeln!(
+            out,
+            "×up: ops/s ÷ upstream's (pool ÷ upstream-pool); p50/flr: p50 ÷ the floor's p50"
+        );
         out
     }
 
@@ -143,6 +148,13 @@ impl Report {
                     Some(self.cell(op, Kind::Typed, 8)?.ops_per_sec() / t.ops_per_sec())
                 });
                 push(format!("{} typed c=8 ÷ c=1", op.name()), scale, 3.0, true);
+            }
+            // The pools against each other, with the single-client typed thresholds.
+            #[cfg(feature = "deadpool")]
+            if op.is_lookup() || op.is_single_row_write() || op == Op::RateLimit {
+                let goal = if op == Op::RateLimit { 4.0 } else { 2.0 };
+                let name = format!("{} pool c=1 ×upstream-pool", op.name());
+                push(name, ratio(Kind::Pool, Kind::UpstreamPool, 1), goal, true);
             }
         }
         out
