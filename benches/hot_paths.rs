@@ -4,12 +4,15 @@
 //! with the `deadpool` feature also this adapter over its pool (`connect_pool`, 8 connections,
 //! `RoutePolicy::Auto`) against upstream `rustauth-deadpool-postgres` 0.3.2 (8 connections).
 //!
-//! Run (one command, about 3–4 minutes on 2 cores; without `--features deadpool` the pooled
-//! implementations are left out):
+//! Run (one command, about 3 minutes on 2 cores):
 //!
 //! ```text
-//! cargo bench --features deadpool --bench hot_paths
+//! cargo bench --bench hot_paths                      # single client
+//! cargo bench --features deadpool --bench hot_paths  # adds the pools (about 4 minutes)
 //! ```
+//!
+//! Read single-client rows from a run without the pools: on 2 cores the 16 extra backends of
+//! the pooled implementations roughly halve the single-client typed throughput of that run.
 //!
 //! Uses `RUSTAUTH_PG_BENCH_URL` when set, else a throwaway cluster (needs the PostgreSQL
 //! binaries, see `support/throwaway_pg.rs`). `HOT_PATHS_OPS` (default 800: ops per c=1 slice,
