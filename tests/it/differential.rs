@@ -342,7 +342,8 @@ fn values() -> Vec<(&'static str, DbValue)> {
     ]
 }
 
-const OPERATORS: [WhereOperator; 11] = [
+/// Every where operator.
+pub const OPERATORS: [WhereOperator; 11] = [
     WhereOperator::Eq,
     WhereOperator::Ne,
     WhereOperator::Lt,

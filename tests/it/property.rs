@@ -11,6 +11,7 @@ use rustauth_core::db::{
 use rustauth_core::error::RustAuthError;
 use rustauth_tokio_postgres::RoutePolicy;
 
+use crate::differential::OPERATORS;
 use crate::fixtures::{adapter, dump, ts};
 use crate::support::TestDb;
 
@@ -34,20 +35,6 @@ impl Gen {
         self.below(one_in) == 0
     }
 }
-
-const OPERATORS: [WhereOperator; 11] = [
-    WhereOperator::Eq,
-    WhereOperator::Ne,
-    WhereOperator::Lt,
-    WhereOperator::Lte,
-    WhereOperator::Gt,
-    WhereOperator::Gte,
-    WhereOperator::In,
-    WhereOperator::NotIn,
-    WhereOperator::Contains,
-    WhereOperator::StartsWith,
-    WhereOperator::EndsWith,
-];
 
 /// Each table's logical fields, and whether a string key is unique (typed find_one keys).
 const TABLES: [(&str, &[&str]); 4] = [
