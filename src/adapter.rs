@@ -303,7 +303,9 @@ impl DbAdapter for TokioPostgresAdapter {
     }
 
     fn transaction<'a>(&'a self, callback: TransactionCallback<'a>) -> AdapterFuture<'a, ()> {
-        Box::pin(async move {
+        // One span from BEGIN to COMMIT/ROLLBACK; the operations inside are its children.
+        let span = crate::telemetry::operation_span("transaction", None);
+        Box::pin(crate::telemetry::traced(span, async move {
             // tokio-postgres arms its rollback guard before sending BEGIN, and a dropped
             // transaction queues ROLLBACK on its connection before the connection is released
             // (the gate on a single client, the pool otherwise): a cancelled transaction can
@@ -332,7 +334,7 @@ impl DbAdapter for TokioPostgresAdapter {
                 held.poison();
             }
             outcome
-        })
+        }))
     }
 
     fn create_schema<'a>(

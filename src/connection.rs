@@ -80,15 +80,52 @@ pub(crate) struct Shared {
     reconnects: AtomicU64,
 }
 
-/// How a connection this crate opened was made.
-struct Origin {
+/// How a connection this crate opened was made, so it can be made again.
+pub(crate) struct Origin {
     config: Config,
     connect_timeout: Duration,
+    tls: Tls,
+}
+
+/// The TLS connector a client was opened with; a reconnect uses the same one, so a TLS
+/// connection never comes back without TLS.
+#[derive(Clone)]
+pub(crate) enum Tls {
+    None,
+    #[cfg(feature = "rustls")]
+    Rustls(tokio_postgres_rustls::MakeRustlsConnect),
 }
 
 impl Origin {
+    /// Reads the URL and settles the connect timeout: `connect_timeout`, else the URL's, else
+    /// [`DEFAULT_CONNECT_TIMEOUT`].
+    pub(crate) fn new(url: &str, connect_timeout: Option<Duration>, tls: Tls) -> Result<Self> {
+        let mut config: Config = url.parse()?;
+        let connect_timeout = connect_timeout
+            .or_else(|| config.get_connect_timeout().copied())
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        config.connect_timeout(connect_timeout);
+        Ok(Self {
+            config,
+            connect_timeout,
+            tls,
+        })
+    }
+
     async fn open(&self) -> Result<Client> {
-        let connecting = self.config.connect(tokio_postgres::NoTls);
+        match &self.tls {
+            Tls::None => self.open_with(tokio_postgres::NoTls).await,
+            #[cfg(feature = "rustls")]
+            Tls::Rustls(tls) => self.open_with(tls.clone()).await,
+        }
+    }
+
+    async fn open_with<T>(&self, tls: T) -> Result<Client>
+    where
+        T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+        T::Stream: Send + 'static,
+    {
+        let connecting = self.config.connect(tls);
         let (client, connection) = tokio::time::timeout(self.connect_timeout, connecting)
             .await
             .map_err(|_| Error::Timeout {
@@ -333,15 +370,11 @@ impl TokioPostgresConnection {
         url: &str,
         connect_timeout: Option<Duration>,
     ) -> Result<Self> {
-        let mut config: Config = url.parse()?;
-        let connect_timeout = connect_timeout
-            .or_else(|| config.get_connect_timeout().copied())
-            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-        config.connect_timeout(connect_timeout);
-        let origin = Origin {
-            config,
-            connect_timeout,
-        };
+        Self::open(Origin::new(url, connect_timeout, Tls::None)?).await
+    }
+
+    /// Opens a client that reconnects the way it was first opened.
+    pub(crate) async fn open(origin: Origin) -> Result<Self> {
         let client = origin.open().await?;
         Ok(Self::single(client, Some(origin)))
     }

@@ -1,6 +1,6 @@
 //! Spans for adapter operations, named after the OpenTelemetry database conventions.
 //!
-//! Every operation (`create`, `find_one`, …, and the rate-limit store's `consume`) runs inside
+//! Every operation (`create`, `find_one`, …, `transaction`, and the rate-limit store's `consume`) runs inside
 //! one span with target `rustauth_tokio_postgres` and name `db`:
 //!
 //! | field | value |

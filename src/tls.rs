@@ -7,17 +7,16 @@
 
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::connection::TokioPostgresConnection;
+use crate::connection::{Origin, Tls, TokioPostgresConnection};
 use crate::error::Result;
-use crate::telemetry::TARGET;
 
 impl TokioPostgresConnection {
     /// Connects one client to `url` over TLS and spawns its driver task.
     ///
     /// The server's certificate is checked against the roots of `tls`'s
-    /// [`rustls::ClientConfig`], for the host named in the URL. Unlike
-    /// [`connect`](Self::connect), this client does not reconnect by itself after losing its
-    /// connection (the connector is not kept); use a pool for that.
+    /// [`rustls::ClientConfig`], for the host named in the URL. Like
+    /// [`connect`](Self::connect), the client reconnects by itself after losing its connection,
+    /// with the same connector (never without TLS), bounded by the connect timeout.
     ///
     /// ```no_run
     /// # async fn run(ca_der: Vec<u8>) -> Result<(), Box<dyn std::error::Error>> {
@@ -48,13 +47,7 @@ impl TokioPostgresConnection {
     /// without TLS under `sslmode=require`) or the login is rejected.
     #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
     pub async fn connect_tls(url: &str, tls: MakeRustlsConnect) -> Result<Self> {
-        let (client, connection) = tokio_postgres::connect(url, tls).await?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::warn!(target: TARGET, %error, "connection closed with an error");
-            }
-        });
-        Ok(Self::from_client(client))
+        Self::open(Origin::new(url, None, Tls::Rustls(tls))?).await
     }
 
     /// Creates a pool for `url` whose connections use TLS, with the options of

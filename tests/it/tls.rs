@@ -129,6 +129,48 @@ async fn a_single_client_signs_up_over_verified_tls() {
 }
 
 #[tokio::test]
+async fn a_lost_tls_client_reconnects_over_tls() {
+    let server = TlsServer::start();
+    let admin = server.migrated_admin().await;
+    let connection = TokioPostgresConnection::connect_tls(&server.url(), server.tls(true))
+        .await
+        .unwrap();
+    let adapter =
+        TokioPostgresAdapter::with_policy(connection, default_schema(), RoutePolicy::Auto);
+    sign_up_and_find(&adapter).await;
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE client_addr IS NOT NULL AND backend_type = 'client backend'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut recovered = false;
+    for _ in 0..3 {
+        let query = FindOne::new("user").where_clause(Where::new(
+            "email",
+            DbValue::String("tls@example.com".into()),
+        ));
+        if adapter
+            .find_one(query)
+            .await
+            .is_ok_and(|found| found.is_some())
+        {
+            recovered = true;
+            break;
+        }
+    }
+    assert!(recovered, "the client reconnected");
+    assert_eq!(adapter.connection().reconnect_count(), Some(1));
+    assert_eq!(
+        tcp_backends_over_ssl(&admin).await,
+        (1, true),
+        "still over TLS"
+    );
+}
+
+#[tokio::test]
 async fn an_untrusted_certificate_is_refused() {
     let server = TlsServer::start();
     let error = TokioPostgresConnection::connect_tls(&server.url(), server.tls(false))

@@ -236,3 +236,27 @@ async fn a_failing_dynamic_operation_records_its_sqlstate() {
     assert_eq!(span.field("db.response.status_code"), Some("23505"));
     assert_eq!(span.field("rustauth.error.kind"), Some("unique_violation"));
 }
+
+#[tokio::test]
+async fn a_transaction_has_its_own_span_around_its_operations() {
+    let capture = capture();
+    let db = TestDb::new().await;
+    let adapter = adapter(&db, RoutePolicy::Auto).await;
+    adapter
+        .transaction(Box::new(|tx| {
+            Box::pin(async move {
+                create_user(&*tx, "u-tx", "tx@example.com", 0).await;
+                Ok(())
+            })
+        }))
+        .await
+        .unwrap();
+    let spans = capture.take();
+    let names = spans
+        .iter()
+        .map(|span| span.field("db.operation.name"))
+        .collect::<Vec<_>>();
+    assert_eq!(names, [Some("transaction"), Some("create")], "{spans:#?}");
+    assert_eq!(spans[0].field("otel.name"), Some("transaction"));
+    assert_eq!(spans[0].field("error.type"), None);
+}
