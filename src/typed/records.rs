@@ -116,10 +116,14 @@ pub(crate) fn project(
     let mut projected = DbRecord::with_capacity(select.len());
     for name in select {
         let (logical, _) = resolve_field(table, name)?;
-        let value = full.get(logical).cloned().unwrap_or(DbValue::Null);
+        if projected.contains_key(logical) {
+            // Selected twice: one key, as the dynamic path returns it.
+            continue;
+        }
+        // Moved, not cloned: each field is taken at most once.
+        let value = full.swap_remove(logical).unwrap_or(DbValue::Null);
         projected.insert(logical.to_owned(), value);
     }
-    full.clear();
     Ok(projected)
 }
 
