@@ -69,9 +69,7 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts the proxy on the current runtime, forwarding to `url`'s host (TCP or socket).
     pub async fn start(url: &str) -> FaultProxy {
-        let config: tokio_postgres::Config = url.parse().expect("url parses");
-        let host = config.get_hosts().first().cloned().expect("url has a host");
-        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let (config, host, port) = super::wire::upstream(url);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let local = listener.local_addr().expect("proxy address");
         let control = Arc::new(Control::default());
@@ -105,17 +103,8 @@ impl FaultProxy {
                 });
             }
         });
-        let user = config.get_user().unwrap_or("postgres");
-        let dbname = config.get_dbname().unwrap_or("postgres");
-        let password = config
-            .get_password()
-            .map(|p| format!(" password={}", String::from_utf8_lossy(p)))
-            .unwrap_or_default();
         FaultProxy {
-            url: format!(
-                "host=127.0.0.1 port={} user={user} dbname={dbname}{password}",
-                local.port()
-            ),
+            url: super::wire::proxied_url(&config, local.port()),
             control,
             cut_all,
         }

@@ -58,12 +58,29 @@ pub struct CountingProxy {
     pub counts: Arc<WireCounts>,
 }
 
+/// The server a proxy forwards to: the parsed URL, its first host and its port.
+pub fn upstream(url: &str) -> (tokio_postgres::Config, Host, u16) {
+    let config: tokio_postgres::Config = url.parse().expect("url parses");
+    let host = config.get_hosts().first().cloned().expect("url has a host");
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    (config, host, port)
+}
+
+/// A connection string for `config`'s database through a proxy on 127.0.0.1:`port`.
+pub fn proxied_url(config: &tokio_postgres::Config, port: u16) -> String {
+    let user = config.get_user().unwrap_or("postgres");
+    let dbname = config.get_dbname().unwrap_or("postgres");
+    let password = config
+        .get_password()
+        .map(|p| format!(" password={}", String::from_utf8_lossy(p)))
+        .unwrap_or_default();
+    format!("host=127.0.0.1 port={port} user={user} dbname={dbname}{password}")
+}
+
 impl CountingProxy {
     /// Starts the proxy on the current runtime.
     pub async fn start(url: &str) -> CountingProxy {
-        let config: tokio_postgres::Config = url.parse().expect("url parses");
-        let host = config.get_hosts().first().cloned().expect("url has a host");
-        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let (config, host, port) = upstream(url);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let local = listener.local_addr().expect("proxy address");
         let counts = Arc::new(WireCounts::default());
@@ -89,17 +106,8 @@ impl CountingProxy {
                 });
             }
         });
-        let user = config.get_user().unwrap_or("postgres");
-        let dbname = config.get_dbname().unwrap_or("postgres");
-        let password = config
-            .get_password()
-            .map(|p| format!(" password={}", String::from_utf8_lossy(p)))
-            .unwrap_or_default();
         CountingProxy {
-            url: format!(
-                "host=127.0.0.1 port={} user={user} dbname={dbname}{password}",
-                local.port()
-            ),
+            url: proxied_url(&config, local.port()),
             counts,
         }
     }
