@@ -75,6 +75,14 @@ impl TlsServer {
         )
     }
 
+    /// An adapter on one client connected over verified TLS.
+    async fn single_client(&self) -> TokioPostgresAdapter {
+        let connection = TokioPostgresConnection::connect_tls(&self.url(), self.tls(true))
+            .await
+            .unwrap();
+        TokioPostgresAdapter::with_policy(connection, default_schema(), RoutePolicy::Auto)
+    }
+
     /// Creates the tables over the unix socket (no TLS) and returns that admin client.
     async fn migrated_admin(&self) -> tokio_postgres::Client {
         let admin = connect(&self.cluster.url("postgres")).await;
@@ -118,11 +126,7 @@ async fn sign_up_and_find(adapter: &TokioPostgresAdapter) {
 async fn a_single_client_signs_up_over_verified_tls() {
     let server = TlsServer::start();
     let admin = server.migrated_admin().await;
-    let connection = TokioPostgresConnection::connect_tls(&server.url(), server.tls(true))
-        .await
-        .unwrap();
-    let adapter =
-        TokioPostgresAdapter::with_policy(connection, default_schema(), RoutePolicy::Auto);
+    let adapter = server.single_client().await;
     sign_up_and_find(&adapter).await;
     assert_eq!(adapter.route_counts().1, 0, "both ran typed");
     assert_eq!(tcp_backends_over_ssl(&admin).await, (1, true));
@@ -132,11 +136,7 @@ async fn a_single_client_signs_up_over_verified_tls() {
 async fn a_lost_tls_client_reconnects_over_tls() {
     let server = TlsServer::start();
     let admin = server.migrated_admin().await;
-    let connection = TokioPostgresConnection::connect_tls(&server.url(), server.tls(true))
-        .await
-        .unwrap();
-    let adapter =
-        TokioPostgresAdapter::with_policy(connection, default_schema(), RoutePolicy::Auto);
+    let adapter = server.single_client().await;
     sign_up_and_find(&adapter).await;
     admin
         .execute(
